@@ -1,0 +1,3 @@
+"""rechroma: colorize grayscale and faded black-and-white photos."""
+
+__version__ = "0.1.0"

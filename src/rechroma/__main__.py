@@ -1,0 +1,7 @@
+"""`python -m rechroma` runs the command line."""
+
+import sys
+
+from rechroma.cli import main
+
+sys.exit(main())

@@ -1,0 +1,98 @@
+"""Checkpoints: safetensors weights with the model name, config, step and version inside.
+
+Weights never go through pickle. Optimizer state (needed only to resume) sits beside
+them and is read with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+from rechroma import __version__
+from rechroma.errors import CheckpointError
+from rechroma.models import build_generator
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a weights file says about itself."""
+
+    model_name: str
+    model_kwargs: dict[str, Any]
+    step: int
+    version: str
+    config: dict[str, Any]
+
+
+def save_weights(
+    path: Path,
+    model: nn.Module,
+    model_name: str,
+    model_kwargs: dict[str, Any],
+    step: int,
+    config: dict[str, Any] | None = None,
+) -> Path:
+    """Write `model`'s weights and self-description to a safetensors file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = {
+        "model_name": model_name,
+        "model_kwargs": json.dumps(model_kwargs),
+        "step": str(step),
+        "rechroma_version": __version__,
+        "config": json.dumps(config or {}),
+    }
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata=metadata)
+    tmp.replace(path)  # atomic: a crash mid-write never leaves a half checkpoint
+    return path
+
+
+def read_info(path: Path) -> CheckpointInfo:
+    """Read a weights file's metadata without loading its tensors."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        return CheckpointInfo(
+            model_name=meta["model_name"],
+            model_kwargs=json.loads(meta["model_kwargs"]),
+            step=int(meta.get("step", 0)),
+            version=meta.get("rechroma_version", "unknown"),
+            config=json.loads(meta.get("config", "{}")),
+        )
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"weights file not found: {path}") from exc
+    except (OSError, SafetensorError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a rechroma weights file: {exc}") from exc
+
+
+def load_generator(
+    path: Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, CheckpointInfo]:
+    """Build the generator a weights file names and load it strictly, in eval mode."""
+    info = read_info(path)
+    model = build_generator(info.model_name, **info.model_kwargs)
+    try:
+        state = load_file(str(path), device=str(device))
+        model.load_state_dict(state, strict=True)
+    except (OSError, SafetensorError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} does not fit model {info.model_name!r}: {exc}") from exc
+    return model.to(device).eval(), info
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, to name exactly which weights produced a result."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,268 @@
+"""The `rechroma` command line. Thin: parse, call the library, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rechroma import __version__
+from rechroma.errors import RechromaError
+from rechroma.images import FORMATS, PHOTO_SUFFIXES
+
+if TYPE_CHECKING:
+    from rechroma.inference import Colorizer
+
+logger = logging.getLogger("rechroma")
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # some inputs failed, the rest were done
+EXIT_USAGE = 2
+EXIT_ERROR = 3  # nothing could be done (bad config, missing weights, ...)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `rechroma` console script."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except RechromaError as exc:
+        print(f"rechroma: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("rechroma: interrupted", file=sys.stderr)
+        return 130
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rechroma", description="Colorize grayscale and faded black-and-white photos."
+    )
+    parser.add_argument("--version", action="version", version=f"rechroma {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a colorizer on tar shards")
+    train.add_argument("--config", type=Path, help="TOML file; code defaults otherwise")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value, e.g. --set train.steps=2000 (repeatable)",
+    )
+    train.add_argument("--run-dir", type=Path, default=Path("runs/default"))
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the newest checkpoint in --run-dir"
+    )
+    train.set_defaults(func=_cmd_train)
+
+    colorize = sub.add_parser(
+        "colorize",
+        help="colorize a photo or a folder of photos",
+        description="Colorize IN (a file, or a folder searched recursively) into OUT. "
+        "Colour input is treated as its lightness: its own colours are replaced.",
+    )
+    colorize.add_argument("input", type=Path, metavar="IN")
+    colorize.add_argument(
+        "output",
+        metavar="OUT",
+        help="output file (format from its extension) or folder (mirrors IN's tree)",
+    )
+    _add_model_args(colorize)
+    colorize.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality (95)")
+    colorize.add_argument(
+        "--format",
+        choices=sorted(s.lstrip(".") for s in FORMATS),
+        default=None,
+        help="output format for folders (default: the input's, else png)",
+    )
+    colorize.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
+    colorize.add_argument("--max-pixels", type=int, default=None, help="refuse larger images")
+    colorize.set_defaults(func=_cmd_colorize)
+
+    prepare = sub.add_parser("prepare", help="pack a folder of photos into training shards")
+    prepare.add_argument("src", type=Path, metavar="SRC_DIR")
+    prepare.add_argument("out", type=Path, metavar="OUT_DIR")
+    prepare.add_argument("--size", type=int, default=256, help="short side of stored photos")
+    prepare.add_argument("--shard-size", type=int, default=5000, help="photos per shard")
+    prepare.add_argument("--quality", type=int, default=95, help="JPEG quality in the shards")
+    prepare.add_argument("--prefix", default="train", help="shard file name prefix")
+    prepare.set_defaults(func=_cmd_prepare)
+
+    evaluate = sub.add_parser("eval", help="score the model on a folder of colour photos")
+    evaluate.add_argument("data", type=Path, metavar="DATA")
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for metrics.json")
+    evaluate.add_argument("--size", type=int, default=256, help="evaluation size (square)")
+    _add_model_args(evaluate)
+    evaluate.set_defaults(func=_cmd_eval)
+
+    serve = sub.add_parser("serve", help="start the web server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    _add_model_args(serve)
+    serve.set_defaults(func=_cmd_serve)
+    return parser
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", type=Path, default=None, help="weights file (shipped v0)")
+    parser.add_argument(
+        "--render-size",
+        type=int,
+        default=None,
+        help="short side, in pixels, at which the network sees the photo",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+
+
+def _load_colorizer(args: argparse.Namespace) -> Colorizer:
+    from rechroma.inference import DEFAULT_RENDER_SIZE, Colorizer
+
+    return Colorizer.load(
+        args.weights, render_size=args.render_size or DEFAULT_RENDER_SIZE, threads=args.threads
+    )
+
+
+def _cmd_colorize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rechroma.images import DEFAULT_MAX_PIXELS
+
+    jobs = _colorize_jobs(args.input, args.output, args.format)
+    colorizer = _load_colorizer(args)
+    done = skipped = 0
+    failed: list[tuple[Path, str]] = []
+    show_progress = len(jobs) > 1 and not args.quiet and sys.stderr.isatty()
+    for src, dst in tqdm(jobs, desc="colorize", unit="photo", disable=not show_progress):
+        if dst.exists() and not args.overwrite:
+            skipped += 1
+            continue
+        try:
+            colorizer.colorize_file(
+                src, dst, quality=args.quality, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS
+            )
+        except RechromaError as exc:
+            failed.append((src, str(exc)))
+            print(f"rechroma: failed: {exc}", file=sys.stderr)
+            continue
+        except OSError as exc:
+            failed.append((src, str(exc)))
+            print(f"rechroma: failed: {src}: {exc}", file=sys.stderr)
+            continue
+        done += 1
+        print(dst)
+    if len(jobs) > 1 or skipped:
+        print(
+            f"rechroma: {done} done, {skipped} skipped (exist; --overwrite redoes them), "
+            f"{len(failed)} failed",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _colorize_jobs(src: Path, out: str, fmt: str | None) -> list[tuple[Path, Path]]:
+    """Pair every input with its output path; folders mirror their tree."""
+    from rechroma.errors import ImageReadError
+
+    dst = Path(out)
+    if src.is_dir():
+        inputs = sorted(
+            p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES
+        )
+        if dst.exists() and not dst.is_dir():
+            raise ImageReadError(f"{dst}: input is a folder, so the output must be a folder")
+        return [(p, _output_name(dst / p.relative_to(src), fmt)) for p in inputs]
+    if not src.exists():
+        raise ImageReadError(f"{src}: no such file")
+    if dst.is_dir() or out.endswith(("/", os.sep)):
+        return [(src, _output_name(dst / src.name, fmt))]
+    return [(src, dst)]
+
+
+def _output_name(path: Path, fmt: str | None) -> Path:
+    if fmt:
+        return path.with_suffix(f".{fmt}")
+    return path if path.suffix.lower() in FORMATS else path.with_suffix(".png")
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from rechroma.data import prepare_shards
+
+    report = prepare_shards(
+        args.src,
+        args.out,
+        args.size,
+        args.shard_size,
+        args.quality,
+        args.prefix,
+        progress=not args.quiet,
+    )
+    print(
+        json.dumps(
+            {
+                "written": report.written,
+                "skipped": len(report.skipped),
+                "shards": [str(p) for p in report.shards],
+            }
+        )
+    )
+    if report.skipped:
+        print(f"rechroma: skipped {len(report.skipped)} unreadable files", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from rechroma.evaluate import evaluate_folder
+
+    colorizer = _load_colorizer(args)
+    report = evaluate_folder(
+        colorizer,
+        args.data,
+        size=args.size,
+        render_size=args.render_size,
+        progress=not args.quiet,
+    )
+    report["weights"] = str(colorizer.weights_path)
+    report["weights_sha256"] = colorizer.weights_sha256
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rechroma.config import ServerSettings
+    from rechroma.server.app import create_app
+
+    settings = ServerSettings(weights=args.weights, render_size=args.render_size)
+    app = create_app(settings, colorizer=_load_colorizer(args))
+    print(f"rechroma: serving on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return EXIT_OK
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from rechroma.config import config_to_dict, load_config
+    from rechroma.train import load_run_config, train
+
+    # A resumed run starts from its own saved config; --config and --set still apply on top.
+    base = config_to_dict(load_run_config(args.run_dir)) if args.resume else None
+    cfg = load_config(args.config, args.overrides, base=base)
+    final = train(cfg, args.run_dir, resume=args.resume, progress=not args.quiet)
+    print(json.dumps({"checkpoint": str(final)}))
+    return EXIT_OK

@@ -1,0 +1,29 @@
+"""Error types raised by rechroma. Mapping to exit codes or HTTP lives in cli/server."""
+
+
+class RechromaError(Exception):
+    """Base class for every error rechroma raises on purpose."""
+
+
+class ConfigError(RechromaError):
+    """A config file or a --set override is malformed or names an unknown field."""
+
+
+class CheckpointError(RechromaError):
+    """A weights file is missing, unreadable, or does not match the model it claims."""
+
+
+class ImageReadError(RechromaError):
+    """An input file could not be read as an image."""
+
+
+class UnsupportedImageError(ImageReadError):
+    """The file is an image, but of a kind rechroma cannot process."""
+
+
+class ImageTooLargeError(ImageReadError):
+    """The image has more pixels than the configured limit."""
+
+
+class DataError(RechromaError):
+    """Training or evaluation data is missing or malformed."""

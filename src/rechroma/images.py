@@ -1,0 +1,163 @@
+"""Reading photos of any common kind into RGB, and writing results with their metadata."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from rechroma import __version__
+from rechroma.errors import ImageReadError, ImageTooLargeError, UnsupportedImageError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+EXIF_ORIENTATION = 0x0112
+EXIF_SOFTWARE = 0x0131
+EXIF_DESCRIPTION = 0x010E
+AI_NOTE = "Colorized automatically by rechroma (AI); the colours are a guess."
+
+# What a folder walk picks up as photos.
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+
+# Output format per file extension, with the options we write it with.
+FORMATS: dict[str, tuple[str, dict[str, object]]] = {
+    ".jpg": ("JPEG", {"quality": 95}),
+    ".jpeg": ("JPEG", {"quality": 95}),
+    ".png": ("PNG", {"compress_level": 6}),
+    ".webp": ("WEBP", {"quality": 95}),
+    ".tif": ("TIFF", {"compression": "tiff_deflate"}),
+    ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
+}
+
+
+@dataclass
+class Photo:
+    """A decoded, upright photo with what should survive into the output."""
+
+    rgb: Image.Image  # mode "RGB", EXIF orientation applied
+    alpha: Image.Image | None = None  # mode "L", when the input had transparency
+    dpi: tuple[float, float] | None = None
+    exif: Image.Exif = field(default_factory=Image.Exif)
+    source_format: str | None = None
+
+
+def open_photo(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+    """Decode a file or bytes into a `Photo`.
+
+    Colour input is accepted and later treated as its lightness. 16-bit and float
+    grayscale is scaled to 8 bits, CMYK and palette images are converted, EXIF rotation
+    is applied. Raises `ImageReadError` (or a subclass) with a message a person can act on.
+    """
+    name = "upload" if isinstance(source, bytes) else str(source)
+    if isinstance(source, bytes):
+        if not source:
+            raise ImageReadError(f"{name}: empty file")
+        handle: io.BytesIO | Path = io.BytesIO(source)
+    else:
+        handle = Path(source)
+        if not handle.exists():
+            raise ImageReadError(f"{name}: no such file")
+        if handle.is_dir():
+            raise ImageReadError(f"{name}: is a folder, not an image")
+        if handle.stat().st_size == 0:
+            raise ImageReadError(f"{name}: empty file")
+    try:
+        with warnings.catch_warnings():
+            # We enforce our own pixel limit below, with a clearer message.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(handle)
+        pixels = image.width * image.height
+        if pixels > max_pixels:
+            raise ImageTooLargeError(
+                f"{name}: {image.width}x{image.height} is {pixels / 1e6:.0f} megapixels, "
+                f"over the limit of {max_pixels / 1e6:.0f}"
+            )
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{name}: too many pixels ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImageError(
+            f"{name}: not an image, or a format Pillow cannot read"
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"{name}: truncated or corrupt image ({exc})") from exc
+    return _to_photo(image)
+
+
+def _to_photo(image: Image.Image) -> Photo:
+    source_format = image.format
+    exif = image.getexif()
+    dpi = image.info.get("dpi")
+    image = ImageOps.exif_transpose(image)
+    alpha = None
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        alpha = rgba.getchannel("A")
+        image = rgba
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        image = _to_8bit_gray(image)
+    exif.pop(EXIF_ORIENTATION, None)
+    return Photo(
+        rgb=image.convert("RGB"),
+        alpha=alpha,
+        dpi=tuple(float(v) for v in dpi) if dpi else None,  # type: ignore[arg-type]
+        exif=exif,
+        source_format=source_format,
+    )
+
+
+def _to_8bit_gray(image: Image.Image) -> Image.Image:
+    """Scale 16-bit/32-bit grayscale to 8 bits by its nominal range (Pillow would clip)."""
+    array = np.asarray(image, dtype=np.float64)
+    top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+    if image.mode == "F":
+        top = 1.0 if array.max() <= 1.0 else top
+    scaled = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(scaled)
+
+
+def output_format(path: Path) -> tuple[str, dict[str, object]]:
+    """Pillow format name and save options for an output path, by extension."""
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        known = ", ".join(sorted(FORMATS))
+        raise UnsupportedImageError(
+            f"{path}: cannot write {path.suffix!r}; use one of {known}"
+        ) from None
+
+
+def encode_photo(photo: Photo, result: Image.Image, format_name: str, **options: object) -> bytes:
+    """Encode `result` (RGB, the photo's size) with the photo's alpha, DPI and EXIF."""
+    image = result
+    if photo.alpha is not None and format_name != "JPEG":
+        image = result.copy()
+        image.putalpha(photo.alpha)
+    exif = Image.Exif()
+    for tag, value in photo.exif.items():
+        exif[tag] = value
+    exif[EXIF_SOFTWARE] = f"rechroma {__version__}"
+    exif[EXIF_DESCRIPTION] = AI_NOTE
+    save_options: dict[str, object] = dict(options)
+    save_options["exif"] = exif.tobytes()
+    if photo.dpi:
+        save_options["dpi"] = photo.dpi
+    buffer = io.BytesIO()
+    image.save(buffer, format=format_name, **save_options)
+    return buffer.getvalue()
+
+
+def save_photo(photo: Photo, result: Image.Image, path: Path, quality: int | None = None) -> Path:
+    """Write `result` to `path` in the format its extension names; atomic."""
+    format_name, options = output_format(path)
+    if quality is not None and "quality" in options:
+        options = {**options, "quality": quality}
+    data = encode_photo(photo, result, format_name, **options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path

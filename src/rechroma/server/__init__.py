@@ -1,0 +1,1 @@
+"""The rechroma web server (FastAPI)."""

@@ -1,0 +1,254 @@
+"""Training loop: `train(cfg, run_dir)` reads shards, fits the generator, writes checkpoints.
+
+A run directory holds `config.json` (the resolved config), `log.jsonl` (one line per
+logged step), `checkpoints/step_NNNNNNN.safetensors` (weights + config + step, loadable
+by `rechroma.checkpoint.load_generator`) with `.optim.pt` beside each for resuming, and
+`samples/step_NNNNNNN.png` grids (gray input | prediction | truth) from the val split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from rechroma.checkpoint import load_generator, save_weights
+from rechroma.color import l_ab_to_rgb
+from rechroma.config import Config, OptimConfig, config_from_dict, config_to_dict
+from rechroma.data import Sample, ShardDataset, build_class_index, expand_shards, split_shards
+from rechroma.errors import CheckpointError, DataError
+from rechroma.losses import pixel_loss
+from rechroma.models import build_generator
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def get_lr(step: int, total_steps: int, cfg: OptimConfig) -> float:
+    """Learning rate at `step`: linear warm-up, then cosine down to `min_lr_ratio * lr`."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def resolve_device(name: str) -> torch.device:
+    """ "auto" picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    """Where the weights for `step` go in a run directory."""
+    return run_dir / CHECKPOINT_DIR / f"step_{step:07d}.safetensors"
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest weights file in a run directory, or None."""
+    found = sorted((run_dir / CHECKPOINT_DIR).glob("step_*.safetensors"))
+    return found[-1] if found else None
+
+
+def load_run_config(run_dir: Path) -> Config:
+    """The resolved config a run directory was started with."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} has no config.json; is it a rechroma run directory?")
+    return config_from_dict(Config, json.loads(path.read_text()))
+
+
+def train(cfg: Config, run_dir: Path, resume: bool = False, progress: bool = True) -> Path:
+    """Train a generator per `cfg` in `run_dir` and return the final checkpoint's path.
+
+    With `resume`, weights, optimizer state and step come from the newest checkpoint in
+    `run_dir`; the data stream is reseeded with the step so it does not replay.
+    """
+    torch.manual_seed(cfg.train.seed)
+    torch.set_num_threads(cfg.train.threads)
+    device = resolve_device(cfg.train.device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    model = build_generator(cfg.model.name, **cfg.model.kwargs()).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=cfg.optim.lr,
+        betas=(cfg.optim.beta1, cfg.optim.beta2),
+        weight_decay=cfg.optim.weight_decay,
+    )
+    start_step = 0
+    if resume:
+        start_step = _restore(run_dir, model, optimizer, device)
+    (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
+
+    train_shards, val_shards = _resolve_shards(cfg)
+    class_index = build_class_index(train_shards)
+    batches = _train_batches(cfg, train_shards, class_index, seed=cfg.train.seed + start_step)
+    val_loader = _val_loader(cfg, val_shards) if val_shards else None
+
+    log_path = run_dir / "log.jsonl"
+    model.train()
+    bar = tqdm(
+        total=cfg.train.steps, initial=start_step, desc="train", unit="step", disable=not progress
+    )
+    smoothed: float | None = None
+    started = time.perf_counter()
+    last_path = checkpoint_path(run_dir, start_step)
+    use_bf16 = device.type == "cuda"
+    for step in range(start_step, cfg.train.steps):
+        lr = get_lr(step, cfg.train.steps, cfg.optim)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch: Sample = next(batches)
+        l_in = batch.lightness.to(device, non_blocking=True)
+        ab = batch.ab.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            pred = model(l_in)
+        loss = pixel_loss(pred.float(), ab, cfg.train.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+
+        value = loss.item()
+        smoothed = value if smoothed is None else 0.98 * smoothed + 0.02 * value
+        bar.update(1)
+        bar.set_postfix(loss=f"{smoothed:.4f}", lr=f"{lr:.2e}")
+        done = step + 1
+        if done % cfg.train.log_every == 0 or done == cfg.train.steps:
+            _log(
+                log_path,
+                kind="train",
+                step=done,
+                loss=smoothed,
+                lr=lr,
+                images=done * cfg.train.batch_size,
+                elapsed_s=round(time.perf_counter() - started, 1),
+            )
+        if done % cfg.train.ckpt_every == 0 or done == cfg.train.steps:
+            last_path = _save(run_dir, model, optimizer, cfg, done)
+            if val_loader is not None:
+                val_loss = _validate(model, val_loader, cfg, device, run_dir, done)
+                _log(log_path, kind="val", step=done, val_loss=val_loss)
+                logger.info("step %d: val loss %.4f -> %s", done, val_loss, last_path)
+    bar.close()
+    if start_step >= cfg.train.steps:
+        last_path = latest_checkpoint(run_dir) or last_path
+    return last_path
+
+
+def _resolve_shards(cfg: Config) -> tuple[list[Path], list[Path]]:
+    all_train = expand_shards(cfg.data.train_shards)
+    if not all_train:
+        raise DataError(f"no training shards match {list(cfg.data.train_shards)}")
+    train_shards = split_shards(all_train, "train", cfg.data.test_shards)
+    return train_shards, expand_shards(cfg.data.val_shards)
+
+
+def _train_batches(
+    cfg: Config, shards: list[Path], class_index: dict[str, int], seed: int
+) -> Iterator[Sample]:
+    dataset = ShardDataset(
+        shards,
+        crop_size=cfg.data.crop_size,
+        train=True,
+        seed=seed,
+        min_crop_scale=cfg.data.min_crop_scale,
+        shuffle_buffer=cfg.data.shuffle_buffer,
+        degrade=cfg.data.degrade,
+        class_index=class_index,
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.train.batch_size,
+        num_workers=cfg.data.workers,
+        persistent_workers=cfg.data.workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )
+    return iter(loader)
+
+
+def _val_loader(cfg: Config, shards: list[Path]) -> DataLoader:
+    dataset = ShardDataset(shards, crop_size=cfg.data.crop_size, train=False, repeat=False)
+    return DataLoader(dataset, batch_size=cfg.train.batch_size, num_workers=0)
+
+
+@torch.no_grad()
+def _validate(
+    model: nn.Module,
+    loader: DataLoader,
+    cfg: Config,
+    device: torch.device,
+    run_dir: Path,
+    step: int,
+) -> float:
+    model.eval()
+    losses = []
+    first: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    for index, batch in enumerate(loader):
+        if index >= cfg.train.val_batches:
+            break
+        l_in, ab = batch.lightness.to(device), batch.ab.to(device)
+        pred = model(l_in).float()
+        losses.append(pixel_loss(pred, ab, cfg.train.loss).item())
+        if first is None:
+            first = (l_in[:8].cpu(), pred[:8].cpu(), ab[:8].cpu())
+    model.train()
+    if first is not None:
+        _save_sample_grid(run_dir / "samples" / f"step_{step:07d}.png", *first)
+    return float(np.mean(losses)) if losses else float("nan")
+
+
+def _save_sample_grid(path: Path, l_in: torch.Tensor, pred: torch.Tensor, ab: torch.Tensor) -> None:
+    """Rows: gray input, prediction, truth; one column per val image."""
+    gray = l_ab_to_rgb(l_in, torch.zeros_like(ab))
+    rows = [gray, l_ab_to_rgb(l_in, pred), l_ab_to_rgb(l_in, ab)]
+    grid = torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)  # (3, 3H, N*W)
+    array = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def _save(
+    run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, cfg: Config, step: int
+) -> Path:
+    path = checkpoint_path(run_dir, step)
+    save_weights(path, model, cfg.model.name, cfg.model.kwargs(), step, config_to_dict(cfg))
+    torch.save({"optimizer": optimizer.state_dict(), "step": step}, path.with_suffix(".optim.pt"))
+    return path
+
+
+def _restore(
+    run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device
+) -> int:
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        raise CheckpointError(f"nothing to resume: no checkpoints in {run_dir / CHECKPOINT_DIR}")
+    loaded, info = load_generator(path, device)
+    model.load_state_dict(loaded.state_dict(), strict=True)
+    optim_path = path.with_suffix(".optim.pt")
+    if optim_path.is_file():
+        state = torch.load(optim_path, map_location=device, weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+    else:
+        logger.warning("no optimizer state beside %s; resuming with a fresh optimizer", path)
+    logger.info("resuming from %s at step %d", path, info.step)
+    return info.step
+
+
+def _log(path: Path, **record: object) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")

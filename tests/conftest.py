@@ -1,0 +1,115 @@
+"""Shared fixtures: synthetic shards, tiny configs and models, real photos from ../shared."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from rechroma.checkpoint import save_weights
+from rechroma.config import Config, DataConfig, ModelConfig, TrainConfig
+from rechroma.models import build_generator
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RECHROMA_SHARED", REPO.parent / "shared"))
+CLASSES = ("n01443537", "n01629819", "n02123045")
+
+
+def smooth_photo(rng: np.random.Generator, size: int = 48) -> Image.Image:
+    """A colourful, smooth test image: random colour gradients, like a blurry photo."""
+    ys, xs = np.mgrid[0:size, 0:size] / size
+    channels = [
+        np.clip(
+            rng.uniform(0.2, 0.8) + rng.uniform(-0.4, 0.4) * xs + rng.uniform(-0.4, 0.4) * ys, 0, 1
+        )
+        for _ in range(3)
+    ]
+    return Image.fromarray((np.stack(channels, -1) * 255).astype(np.uint8))
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def write_shard(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def shard_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two train shards (labelled RGB, grayscale, one corrupt member, one text file) + val."""
+    root = tmp_path_factory.mktemp("shards")
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        members = [
+            (f"{CLASSES[i % 3]}_{index}{i}.jpg", _jpeg(smooth_photo(rng))) for i in range(10)
+        ]
+        members.append((f"{CLASSES[0]}_gray{index}.jpg", _jpeg(smooth_photo(rng).convert("L"))))
+        members.append((f"{CLASSES[1]}_broken{index}.jpg", b"\xff\xd8 not really a jpeg"))
+        members.append((f"readme{index}.txt", b"not an image"))
+        write_shard(root / f"train-{index:03d}.tar", members)
+    write_shard(
+        root / "val-000.tar", [(f"val_{i}.jpg", _jpeg(smooth_photo(rng))) for i in range(6)]
+    )
+    return root
+
+
+@pytest.fixture()
+def tiny_config(shard_dir: Path) -> Config:
+    """A config small enough to train a few steps in seconds."""
+    return Config(
+        data=DataConfig(
+            train_shards=(str(shard_dir / "train-*.tar"),),
+            val_shards=(str(shard_dir / "val-*.tar"),),
+            crop_size=32,
+            shuffle_buffer=8,
+            workers=0,
+        ),
+        model=ModelConfig(width=8, depth=3, max_channels=32),
+        train=replace(
+            TrainConfig(),
+            steps=4,
+            batch_size=4,
+            threads=1,
+            log_every=1,
+            ckpt_every=2,
+            val_batches=1,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained width-8 generator saved as a real weights file."""
+    torch.manual_seed(0)
+    kwargs = {"width": 8, "depth": 3, "max_channels": 32, "global_context": True}
+    model = build_generator("unet", **kwargs)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    return save_weights(path, model, "unet", kwargs, step=0)
+
+
+@pytest.fixture(scope="session")
+def photos_val() -> Path:
+    """The 200 real photos that ../shared/data provides."""
+    folder = SHARED / "data" / "photos-val"
+    assert folder.is_dir(), f"tests need {folder} (set RECHROMA_SHARED to the shared folder)"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_photo(photos_val: Path) -> Path:
+    return sorted(photos_val.glob("*.JPEG"))[0]

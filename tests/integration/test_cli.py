@@ -1,0 +1,144 @@
+"""`rechroma` run as users run it: a subprocess, real files, the shipped weights."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from rechroma.color import rgb_to_lab
+from rechroma.inference import DEFAULT_WEIGHTS
+
+
+def rechroma(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rechroma", "--quiet", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=check,
+    )
+
+
+def _lightness(path) -> np.ndarray:
+    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255
+    return rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1))[0].numpy()
+
+
+def test_shipped_weights_are_small_safetensors() -> None:
+    assert DEFAULT_WEIGHTS.is_file()
+    assert DEFAULT_WEIGHTS.stat().st_size < 20 * 1024 * 1024
+
+
+def test_colorize_a_real_photo_keeps_size_and_lightness(real_photo, tmp_path) -> None:
+    out = tmp_path / "out.jpg"
+    result = rechroma("colorize", str(real_photo), str(out), check=True)
+    assert result.stdout.strip() == str(out)
+    source, colored = Image.open(real_photo), Image.open(out)
+    assert colored.size == source.size and colored.mode == "RGB"
+    # The output's L is the input's own, up to JPEG re-encoding.
+    assert np.abs(_lightness(out) - _lightness(real_photo)).mean() < 1.5
+    lab = rgb_to_lab(torch.from_numpy(np.asarray(colored, dtype=np.float32) / 255).permute(2, 0, 1))
+    assert lab[1:].abs().mean() > 1.0  # it added colour
+
+
+def test_colorize_a_large_photo_at_full_size(real_photo, tmp_path) -> None:
+    big = tmp_path / "big.png"
+    Image.open(real_photo).convert("L").resize((4000, 3000)).save(big)
+    out = tmp_path / "big-color.jpg"
+    rechroma("colorize", str(big), str(out), check=True)
+    assert Image.open(out).size == (4000, 3000)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("empty.jpg", b""), ("text.jpg", b"hello, not an image"), ("missing.jpg", None)],
+)
+def test_bad_input_gives_one_clear_line_and_nonzero_exit(tmp_path, name, content) -> None:
+    src = tmp_path / name
+    if content is not None:
+        src.write_bytes(content)
+    result = rechroma("colorize", str(src), str(tmp_path / "out.png"))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0]
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_truncated_jpeg_is_refused(real_photo, tmp_path) -> None:
+    src = tmp_path / "cut.jpg"
+    src.write_bytes(real_photo.read_bytes()[:5000])
+    result = rechroma("colorize", str(src), str(tmp_path / "out.png"))
+    assert result.returncode != 0 and "truncated" in result.stderr
+
+
+def test_folder_mirrors_tree_skips_existing_and_survives_bad_files(photos_val, tmp_path) -> None:
+    src = tmp_path / "in"
+    (src / "family" / "1952").mkdir(parents=True)
+    photos = sorted(photos_val.glob("*.JPEG"))[:2]
+    Image.open(photos[0]).convert("L").save(src / "family" / "1952" / "beach.png")
+    Image.open(photos[1]).convert("L").save(src / "portrait.tif")
+    (src / "family" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 nope")
+    out = tmp_path / "out"
+
+    first = rechroma("colorize", str(src), str(out))
+    assert first.returncode == 1  # one failed, the rest done
+    assert (out / "family" / "1952" / "beach.png").is_file()
+    assert (out / "portrait.tif").is_file()
+    assert "broken.jpg" in first.stderr and "2 done" in first.stderr
+
+    rechroma("colorize", str(src), str(out), "--format", "webp")
+    assert (out / "portrait.webp").is_file()
+    rerun = rechroma("colorize", str(src), str(out))
+    assert "0 done, 2 skipped" in rerun.stderr
+
+
+def test_prepare_command_reports_counts(photos_val, tmp_path) -> None:
+    src = tmp_path / "photos"
+    src.mkdir()
+    for photo in sorted(photos_val.glob("*.JPEG"))[:3]:
+        (src / photo.name).write_bytes(photo.read_bytes())
+    (src / "bad.png").write_bytes(b"not png")
+    result = rechroma("prepare", str(src), str(tmp_path / "shards"), "--size", "96", check=True)
+    report = json.loads(result.stdout)
+    assert report["written"] == 3 and report["skipped"] == 1 and len(report["shards"]) == 1
+
+
+def test_train_command_with_overrides(tiny_config, shard_dir, tmp_path) -> None:
+    result = rechroma(
+        "train",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--set",
+        f'data.train_shards=["{shard_dir}/train-*.tar"]',
+        "--set",
+        f'data.val_shards=["{shard_dir}/val-*.tar"]',
+        "--set",
+        "data.workers=0",
+        "--set",
+        "data.crop_size=32",
+        "--set",
+        "data.shuffle_buffer=4",
+        "--set",
+        "model.width=8",
+        "--set",
+        "model.depth=3",
+        "--set",
+        "model.max_channels=32",
+        "--set",
+        "train.steps=2",
+        "--set",
+        "train.batch_size=2",
+        "--set",
+        "train.ckpt_every=2",
+        "--set",
+        "train.threads=1",
+        check=True,
+    )
+    checkpoint = json.loads(result.stdout)["checkpoint"]
+    assert checkpoint.endswith("step_0000002.safetensors")
+    bad = rechroma("train", "--set", "train.stepz=2", "--run-dir", str(tmp_path / "x"))
+    assert bad.returncode == 3 and "stepz" in bad.stderr

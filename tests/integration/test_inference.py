@@ -1,0 +1,104 @@
+"""The Colorizer on real files of the kinds people bring."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rechroma.errors import ImageReadError, ImageTooLargeError, UnsupportedImageError
+from rechroma.images import EXIF_DESCRIPTION, EXIF_ORIENTATION, open_photo
+from rechroma.inference import Colorizer, render_shape
+
+
+@pytest.fixture(scope="module")
+def colorizer(tiny_weights) -> Colorizer:
+    return Colorizer.load(tiny_weights, render_size=64, threads=1)
+
+
+@pytest.fixture(scope="module")
+def gray(real_photo) -> Image.Image:
+    return Image.open(real_photo).convert("L").resize((120, 90))
+
+
+def test_render_shape_keeps_aspect_and_caps_panoramas() -> None:
+    assert render_shape(3000, 4000, 256) == (256, 341)
+    assert render_shape(50, 20000, 256) == (3, 1024)
+    assert render_shape(1, 1, 256) == (256, 256)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    ["L", "RGB", "RGBA", "LA", "P", "CMYK", "I;16", "1"],
+)
+def test_every_mode_gives_rgb_of_the_same_size(colorizer, gray, tmp_path, mode) -> None:
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(gray, dtype=np.uint16) * 257)
+    else:
+        image = gray.convert(mode)
+    src = tmp_path / ("in.tif" if mode in ("CMYK", "I;16") else "in.png")
+    image.save(src)
+    out = colorizer.colorize_file(src, tmp_path / "out.png")
+    result = Image.open(out)
+    assert result.size == gray.size
+    assert result.mode == ("RGBA" if mode in ("RGBA", "LA") else "RGB")
+
+
+def test_sixteen_bit_is_scaled_not_clipped(gray, tmp_path) -> None:
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.asarray(gray, dtype=np.uint16) * 257).save(path)
+    photo = open_photo(path)
+    assert np.abs(np.asarray(photo.rgb.convert("L"), dtype=int) - np.asarray(gray)).max() <= 1
+
+
+def test_exif_rotation_is_applied_and_marked(colorizer, gray, tmp_path) -> None:
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6  # stored sideways: turn 90 degrees clockwise to view
+    src = tmp_path / "phone.jpg"
+    gray.convert("RGB").save(src, exif=exif.tobytes(), dpi=(300, 300))
+    out = colorizer.colorize_file(src, tmp_path / "out.jpg")
+    result = Image.open(out)
+    assert result.size == (gray.height, gray.width)
+    assert EXIF_ORIENTATION not in result.getexif()
+    assert "rechroma" in result.getexif()[EXIF_DESCRIPTION]
+    assert result.info["dpi"] == pytest.approx((300, 300))
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b"", ImageReadError),
+        (b"GIF89a but not really", ImageReadError),
+        (np.random.default_rng(0).bytes(4096), UnsupportedImageError),
+    ],
+)
+def test_broken_bytes_raise_typed_errors(content, error) -> None:
+    with pytest.raises(error):
+        open_photo(content)
+
+
+def test_pixel_limit_is_enforced_before_decoding(tmp_path) -> None:
+    path = tmp_path / "wide.png"
+    Image.new("L", (3000, 2000)).save(path)
+    with pytest.raises(ImageTooLargeError, match="megapixels"):
+        open_photo(path, max_pixels=1_000_000)
+
+
+def test_unknown_output_extension_fails_before_work(colorizer, real_photo, tmp_path) -> None:
+    with pytest.raises(UnsupportedImageError, match=".xyz"):
+        colorizer.colorize_file(real_photo, tmp_path / "out.xyz")
+
+
+def test_colour_input_is_treated_as_its_lightness(colorizer, real_photo) -> None:
+    colour = Image.open(real_photo).convert("RGB").resize((96, 64))
+    from_colour = colorizer.colorize(colour)
+    from_gray = colorizer.colorize(colour.convert("L").convert("RGB"))
+    diff = np.abs(np.asarray(from_colour, dtype=int) - np.asarray(from_gray, dtype=int))
+    assert diff.mean() < 3  # same lightness in, same colours out (Pillow's L is not Lab L)
+
+
+def test_in_memory_bytes_work_like_files(colorizer, gray) -> None:
+    buffer = io.BytesIO()
+    gray.save(buffer, format="PNG")
+    photo = open_photo(buffer.getvalue())
+    assert colorizer.colorize_photo(photo).size == gray.size
