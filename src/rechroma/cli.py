@@ -102,12 +102,33 @@ def _build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--prefix", default="train", help="shard file name prefix")
     prepare.set_defaults(func=_cmd_prepare)
 
-    evaluate = sub.add_parser("eval", help="score the model on a folder of colour photos")
+    evaluate = sub.add_parser(
+        "eval",
+        help="score the model on colour photos",
+        description="Remove the colour of every photo in DATA (a folder or a .tar shard), "
+        "colorize it again and compare with the original, beside the all-gray baseline.",
+    )
     evaluate.add_argument("data", type=Path, metavar="DATA")
-    evaluate.add_argument("--out", type=Path, required=True, help="folder for metrics.json")
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for the report")
     evaluate.add_argument("--size", type=int, default=256, help="evaluation size (square)")
+    evaluate.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="WEIGHTS",
+        help="another weights file or checkpoint to score in the same table (repeatable)",
+    )
+    evaluate.add_argument("--grid", type=int, default=8, help="photos in grid.png/worst.png")
+    evaluate.add_argument("--seed", type=int, default=0, help="which photos go in the grid")
+    evaluate.add_argument("--limit", type=int, default=None, help="evaluate the first N only")
     _add_model_args(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
+
+    plot = sub.add_parser("plot-log", help="draw a training run's loss curves to PNG")
+    plot.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    plot.add_argument("--out", type=Path, default=None, help="PNG path (RUN_DIR/curves.png)")
+    plot.set_defaults(func=_cmd_plot_log)
 
     serve = sub.add_parser("serve", help="start the web server")
     serve.add_argument("--host", default="127.0.0.1")
@@ -118,7 +139,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", type=Path, default=None, help="weights file (shipped v0)")
+    parser.add_argument(
+        "--weights", "--model", type=Path, default=None, help="weights file (the shipped one)"
+    )
     parser.add_argument(
         "--render-size",
         type=int,
@@ -225,21 +248,48 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rechroma.evaluate import evaluate_folder
+    from rechroma.evaluate import evaluate, write_report
+    from rechroma.inference import Colorizer
 
-    colorizer = _load_colorizer(args)
-    report = evaluate_folder(
-        colorizer,
+    colorizers = [_load_colorizer(args)]
+    colorizers += [
+        Colorizer.load(path, render_size=colorizers[0].render_size) for path in args.compare
+    ]
+    methods, models = {}, {}
+    for colorizer in colorizers:
+        name = _unique_name(Path(str(colorizer.weights_path)).stem, methods)
+        methods[name] = colorizer.colorize
+        models[name] = {
+            "weights": str(colorizer.weights_path),
+            "sha256": colorizer.weights_sha256,
+            "step": colorizer.info.step,
+            "render_size": colorizer.render_size,
+        }
+    result = evaluate(
+        methods,
         args.data,
         size=args.size,
-        render_size=args.render_size,
+        grid_count=args.grid,
+        seed=args.seed,
+        limit=args.limit,
         progress=not args.quiet,
     )
-    report["weights"] = str(colorizer.weights_path)
-    report["weights_sha256"] = colorizer.weights_sha256
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "metrics.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(result, args.out, extra={"models": models})
+    print(json.dumps(json.loads((args.out / "metrics.json").read_text()), indent=2))
+    return EXIT_OK
+
+
+def _unique_name(name: str, taken: dict[str, object]) -> str:
+    candidate, index = name, 2
+    while candidate in taken:
+        candidate, index = f"{name}-{index}", index + 1
+    return candidate
+
+
+def _cmd_plot_log(args: argparse.Namespace) -> int:
+    from rechroma.plots import plot_training_log
+
+    print(plot_training_log(args.run_dir, args.out))
     return EXIT_OK
 
 

@@ -1,62 +1,213 @@
-"""Evaluate a colorizer on a folder of colour photos with the literature's protocol.
+"""Evaluate colorizers on colour photos with the colorization literature's protocol.
 
 Each photo is resized to `size` x `size` (bicubic, RGB uint8), its colour is removed,
-it is colorized, and the result is compared with the original. Photos whose ground
-truth is already gray (colourfulness < 1) are skipped and counted.
+each method colorizes it, and the result is compared with the original. Photos whose
+ground truth is already gray (colourfulness < 1) are skipped and counted. The same run
+scores the all-gray baseline, so every table carries its own floor.
 """
 
 from __future__ import annotations
 
+import csv
+import heapq
+import json
 import logging
+import tarfile
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, UnidentifiedImageError
 from tqdm import tqdm
 
 from rechroma.color import rgb_to_gray_rgb
+from rechroma.data import decode_rgb, iter_shard
 from rechroma.errors import DataError, ImageReadError
 from rechroma.images import PHOTO_SUFFIXES, open_photo
-from rechroma.inference import Colorizer
 from rechroma.metrics import colorfulness, psnr, ssim
 
 logger = logging.getLogger(__name__)
 
 GRAY_CF_THRESHOLD = 1.0
+GRAY_BASELINE = "gray"
+GROUND_TRUTH = "ground truth"
+METRICS = ("psnr", "ssim", "colorfulness")
+
+# A method turns the grayscale photo (RGB, size x size) into a colour one of that size.
+Method = Callable[[Image.Image], Image.Image]
+
+
+def gray_baseline(image: Image.Image) -> Image.Image:
+    """The all-gray answer: the photo's lightness with a = b = 0."""
+    rgb = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)
+    gray = rgb_to_gray_rgb(rgb)
+    return Image.fromarray((gray.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy())
+
+
+def count_images(data: Path) -> int:
+    """How many candidate images `data` (a folder or a tar shard) holds."""
+    return sum(1 for _ in _image_sources(data, decode=False))
+
+
+def iter_images(data: Path, size: int) -> Iterator[tuple[str, Image.Image | None]]:
+    """`(name, RGB photo resized to size x size)`, or `(name, None)` if unreadable."""
+    for name, load in _image_sources(data, decode=True):
+        try:
+            image = load()
+        except (ImageReadError, OSError, UnidentifiedImageError, ValueError) as exc:
+            logger.warning("skipping %s: %s", name, exc)
+            yield name, None
+            continue
+        yield name, image.resize((size, size), Image.Resampling.BICUBIC)
+
+
+def _image_sources(data: Path, decode: bool) -> Iterator[tuple[str, Callable[[], Image.Image]]]:
+    if data.is_file() and data.suffix == ".tar":
+        if not decode:
+            with tarfile.open(data) as tar:
+                for member in tar.getmembers():
+                    if member.isfile() and member.name.lower().endswith(PHOTO_SUFFIXES):
+                        yield member.name, Image.new
+            return
+        for key, payload in iter_shard(data):
+            yield key, (lambda payload=payload: decode_rgb(payload))
+        return
+    if not data.is_dir():
+        raise DataError(f"{data} is neither a folder of photos nor a .tar shard")
+    for path in sorted(p for p in data.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES):
+        yield path.relative_to(data).as_posix(), (lambda path=path: open_photo(path).rgb)
 
 
 @dataclass
-class Scores:
-    """Per-image figures of one method over the evaluated photos."""
+class MethodScores:
+    """Per-image scores of one method."""
 
-    psnr: list[float] = field(default_factory=list)
-    ssim: list[float] = field(default_factory=list)
-    colorfulness: list[float] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in METRICS})
 
-    def add(self, output: torch.Tensor, truth: torch.Tensor) -> None:
-        """Score one `(1, 3, H, W)` output against its `(1, 3, H, W)` truth, both 0..255."""
-        self.psnr.append(psnr(output, truth).item())
-        self.ssim.append(ssim(output, truth).item())
-        self.colorfulness.append(colorfulness(output).item())
-
-    def summary(self, truth_cf: float) -> dict[str, float]:
-        """Means, plus delta-CF against the ground truth's mean colourfulness."""
-        mean_cf = float(np.mean(self.colorfulness))
-        return {
-            "psnr": float(np.mean(self.psnr)),
-            "ssim": float(np.mean(self.ssim)),
-            "colorfulness": mean_cf,
-            "delta_cf": abs(mean_cf - truth_cf),
+    def add(self, output: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+        """Score `(1, 3, H, W)` output against truth (0..255); returns this image's row."""
+        row = {
+            "psnr": psnr(output, truth).item(),
+            "ssim": ssim(output, truth).item(),
+            "colorfulness": colorfulness(output).item(),
         }
+        for key, value in row.items():
+            self.values[key].append(value)
+        return row
+
+    def summary(self, truth_cf: float) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for key, values in self.values.items():
+            out[key] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
+        out["delta_cf"] = abs(float(np.mean(self.values["colorfulness"])) - truth_cf)
+        return out
 
 
-def list_photos(folder: Path) -> list[Path]:
-    """Every photo under `folder`, sorted."""
-    if not folder.is_dir():
-        raise DataError(f"{folder} is not a folder of photos")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+@dataclass
+class EvalResult:
+    """Everything `write_report` needs."""
+
+    summary: dict[str, object]
+    rows: list[dict[str, Any]]
+    grid: list[tuple[str, list[Image.Image]]]
+    worst: list[tuple[str, list[Image.Image]]]
+    columns: list[str]
+
+
+def evaluate(
+    methods: dict[str, Method],
+    data: Path,
+    size: int = 256,
+    grid_count: int = 8,
+    seed: int = 0,
+    limit: int | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Score every method (the first is "the model") plus the gray baseline on `data`.
+
+    `grid_count` photos chosen by `seed` go into the side-by-side grid; the same number
+    with the first method's lowest PSNR go into the worst-cases grid.
+    """
+    # Every method gets the gray input; the gray baseline answers with it unchanged.
+    methods = {**methods, GRAY_BASELINE: lambda gray_input: gray_input}
+    primary = next(iter(methods))
+    total = count_images(data)
+    if limit is not None:
+        total = min(total, limit)
+    if total == 0:
+        raise DataError(f"no photos in {data}")
+    chosen = set(np.random.default_rng(seed).permutation(total)[:grid_count].tolist())
+    scores = {name: MethodScores() for name in methods}
+    rows: list[dict[str, Any]] = []
+    grid: list[tuple[str, list[Image.Image]]] = []
+    worst: list[tuple[float, int, str, list[Image.Image]]] = []  # (-psnr, ...)
+    truth_cf: list[float] = []
+    skipped_gray = unreadable = 0
+    images = iter_images(data, size)
+    bar = tqdm(total=total, desc="eval", unit="photo", disable=not progress)
+    for index, (name, truth_image) in enumerate(images):
+        if index >= total:
+            break
+        bar.update(1)
+        if truth_image is None:
+            unreadable += 1
+            continue
+        truth = _as_tensor(truth_image)
+        cf = colorfulness(truth).item()
+        if cf < GRAY_CF_THRESHOLD:
+            skipped_gray += 1
+            continue
+        truth_cf.append(cf)
+        gray_input = gray_baseline(truth_image)
+        outputs = {}
+        for method_name, method in methods.items():
+            outputs[method_name] = method(gray_input)
+            row = scores[method_name].add(_as_tensor(outputs[method_name]), truth)
+            rows.append({"image": name, "method": method_name, **row})
+        # The gray baseline is the input itself: the table shows it, the grids need not.
+        panel = [gray_input, *(o for m, o in outputs.items() if m != GRAY_BASELINE), truth_image]
+        if index in chosen:
+            grid.append((name, panel))
+        primary_psnr = float(rows[-len(methods)]["psnr"])
+        # Keep the lowest-PSNR panels: a heap whose top is the best of the kept worst.
+        if len(worst) < grid_count:
+            heapq.heappush(worst, (-primary_psnr, index, name, panel))
+        elif worst and primary_psnr < -worst[0][0]:
+            heapq.heapreplace(worst, (-primary_psnr, index, name, panel))
+    bar.close()
+    if not truth_cf:
+        raise DataError(f"no colour photos to evaluate in {data}")
+    mean_truth_cf = float(np.mean(truth_cf))
+    summary = {
+        "data": str(data),
+        "protocol": {
+            "size": size,
+            "resize": "bicubic, both output and ground truth, RGB uint8",
+            "gray_input": "Lab lightness of the resized ground truth, a = b = 0",
+            "skip": f"ground truth colourfulness < {GRAY_CF_THRESHOLD}",
+            "ssim": "Gaussian window sigma 1.5, data_range 255, mean over channels",
+            "colorfulness": "Hasler & Suesstrunk with |R-G|, |(R+G)/2-B| (DDColor, CT2)",
+        },
+        "count": len(truth_cf),
+        "skipped_gray": skipped_gray,
+        "unreadable": unreadable,
+        "truth_colorfulness": mean_truth_cf,
+        "primary": primary,
+        "methods": {name: s.summary(mean_truth_cf) for name, s in scores.items()},
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    worst_sorted = sorted(worst, key=lambda item: -item[0])
+    return EvalResult(
+        summary=summary,
+        rows=rows,
+        grid=grid,
+        worst=[(name, panel) for _, _, name, panel in worst_sorted],
+        columns=["gray input", *(m for m in methods if m != GRAY_BASELINE), GROUND_TRUTH],
+    )
 
 
 def _as_tensor(image: Image.Image) -> torch.Tensor:
@@ -64,48 +215,59 @@ def _as_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
 
 
-def evaluate_folder(
-    colorizer: Colorizer,
-    folder: Path,
-    size: int = 256,
-    render_size: int | None = None,
-    progress: bool = True,
-) -> dict[str, object]:
-    """Score `colorizer` and the all-gray baseline on every colour photo in `folder`."""
-    paths = list_photos(folder)
-    if not paths:
-        raise DataError(f"no photos in {folder}")
-    model, gray, truth_cf = Scores(), Scores(), []
-    skipped_gray, unreadable = 0, 0
-    for path in tqdm(paths, desc="eval", unit="photo", disable=not progress):
-        try:
-            photo = open_photo(path)
-        except ImageReadError as exc:
-            logger.warning("skipping %s", exc)
-            unreadable += 1
-            continue
-        truth_image = photo.rgb.resize((size, size), Image.Resampling.BICUBIC)
-        truth = _as_tensor(truth_image)
-        cf = colorfulness(truth).item()
-        if cf < GRAY_CF_THRESHOLD:
-            skipped_gray += 1
-            continue
-        truth_cf.append(cf)
-        output = _as_tensor(colorizer.colorize(truth_image, render_size))
-        model.add(output, truth)
-        gray_rgb = rgb_to_gray_rgb(truth / 255.0)
-        gray.add((gray_rgb * 255).round(), truth)
-    if not truth_cf:
-        raise DataError(f"no colour photos to evaluate in {folder}")
-    mean_truth_cf = float(np.mean(truth_cf))
-    return {
-        "data": str(folder),
-        "size": size,
-        "render_size": render_size or colorizer.render_size,
-        "count": len(truth_cf),
-        "skipped_gray": skipped_gray,
-        "unreadable": unreadable,
-        "truth_colorfulness": mean_truth_cf,
-        "model": model.summary(mean_truth_cf),
-        "gray_baseline": gray.summary(mean_truth_cf),
-    }
+def image_grid(
+    panels: list[tuple[str, list[Image.Image]]], columns: list[str], cell: int = 160
+) -> Image.Image:
+    """Rows of photos under a header naming each column; each row is labelled by name."""
+    header, label = 24, 16
+    width = cell * len(columns)
+    height = header + len(panels) * (cell + label)
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    for col, title in enumerate(columns):
+        draw.text((col * cell + 4, 6), title, fill="black")
+    for row, (name, images) in enumerate(panels):
+        top = header + row * (cell + label)
+        draw.text((4, top + 2), name[:60], fill="dimgray")
+        for col, image in enumerate(images):
+            thumbnail = image.resize((cell, cell), Image.Resampling.BICUBIC)
+            canvas.paste(thumbnail, (col * cell, top + label))
+    return canvas
+
+
+def write_report(result: EvalResult, out_dir: Path, extra: dict[str, Any] | None = None) -> None:
+    """Write metrics.json, per_image.csv, grid.png, worst.png and report.md to `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {**result.summary, **(extra or {})}
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    with (out_dir / "per_image.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["image", "method", *METRICS])
+        writer.writeheader()
+        writer.writerows(result.rows)
+    if result.grid:
+        image_grid(result.grid, result.columns).save(out_dir / "grid.png")
+    if result.worst:
+        image_grid(result.worst, result.columns).save(out_dir / "worst.png")
+    (out_dir / "report.md").write_text(render_markdown(summary))
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    """A short report: protocol, the table, and the two grids."""
+    size = summary["protocol"]["size"]
+    lines = [
+        f"# Evaluation on `{summary['data']}`",
+        "",
+        f"{summary['count']} colour photos at {size}x{size}; {summary['skipped_gray']} with gray "
+        f"ground truth skipped, {summary['unreadable']} unreadable. Ground-truth "
+        f"colourfulness {summary['truth_colorfulness']:.2f}.",
+        "",
+        "| method | PSNR (dB) | SSIM | colourfulness | ΔCF |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, fig in summary["methods"].items():
+        lines.append(
+            f"| {name} | {fig['psnr']['mean']:.2f} | {fig['ssim']['mean']:.4f} | "
+            f"{fig['colorfulness']['mean']:.2f} | {fig['delta_cf']:.2f} |"
+        )
+    lines += ["", "![side by side](grid.png)", "", "Lowest PSNR:", "", "![worst](worst.png)", ""]
+    return "\n".join(lines)

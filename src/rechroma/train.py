@@ -2,7 +2,8 @@
 
 A run directory holds `config.json` (the resolved config), `log.jsonl` (one line per
 logged step), `checkpoints/step_NNNNNNN.safetensors` (weights + config + step, loadable
-by `rechroma.checkpoint.load_generator`) with `.optim.pt` beside each for resuming, and
+by `rechroma.checkpoint.load_generator`) with a `.json` copy of that description and
+`.optim.pt` (optimizer state, for resuming) beside each, and
 `samples/step_NNNNNNN.png` grids (gray input | prediction | truth) from the val split.
 """
 
@@ -227,6 +228,9 @@ def _save(
 ) -> Path:
     path = checkpoint_path(run_dir, step)
     save_weights(path, model, cfg.model.name, cfg.model.kwargs(), step, config_to_dict(cfg))
+    # The same description, readable without safetensors: step, model and resolved config.
+    sidecar = {"step": step, "model": cfg.model.name, "config": config_to_dict(cfg)}
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))
     torch.save({"optimizer": optimizer.state_dict(), "step": step}, path.with_suffix(".optim.pt"))
     return path
 

@@ -22,6 +22,8 @@ def test_short_run_writes_loadable_checkpoints_logs_and_samples(tiny_config, tmp
     assert final == run_dir / "checkpoints" / "step_0000004.safetensors"
     model, info = load_generator(final)
     assert info.step == 4 and info.config["model"]["width"] == 8
+    sidecar = json.loads(final.with_suffix(".json").read_text())
+    assert sidecar["step"] == 4 and sidecar["config"] == info.config
     with torch.no_grad():
         assert model(torch.zeros(1, 1, 32, 32)).shape == (1, 2, 32, 32)
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]

@@ -1,0 +1,109 @@
+"""`rechroma eval` end to end on real photos and on a tar shard."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio
+
+from rechroma.evaluate import GRAY_BASELINE, evaluate, gray_baseline, write_report
+from rechroma.inference import Colorizer
+from rechroma.plots import plot_training_log
+from rechroma.train import train
+
+
+@pytest.fixture(scope="module")
+def tiny_colorizer(tiny_weights) -> Colorizer:
+    return Colorizer.load(tiny_weights, render_size=64, threads=1)
+
+
+def test_folder_report_has_every_output(tiny_colorizer, photos_val, tmp_path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in sorted(photos_val.glob("*.JPEG"))[:5]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    Image.new("RGB", (90, 70), (120, 120, 120)).save(folder / "already-gray.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff nope")
+
+    result = evaluate(
+        {"tiny": tiny_colorizer.colorize}, folder, size=64, grid_count=3, progress=False
+    )
+    write_report(result, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert summary["count"] == 5 and summary["skipped_gray"] == 1 and summary["unreadable"] == 1
+    assert set(summary["methods"]) == {"tiny", GRAY_BASELINE}
+    with (tmp_path / "out" / "per_image.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 10
+    grid = Image.open(tmp_path / "out" / "grid.png")
+    worst = Image.open(tmp_path / "out" / "worst.png")
+    assert grid.size == worst.size and grid.width == 3 * 160  # gray input | tiny | truth
+    assert "![side by side](grid.png)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_gray_baseline_psnr_matches_an_independent_computation(photos_val, tmp_path) -> None:
+    photo = sorted(photos_val.glob("*.JPEG"))[3]
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / photo.name).write_bytes(photo.read_bytes())
+    result = evaluate({}, folder, size=256, progress=False)
+    truth = Image.open(photo).convert("RGB").resize((256, 256), Image.Resampling.BICUBIC)
+    expected = peak_signal_noise_ratio(
+        np.asarray(truth), np.asarray(gray_baseline(truth)), data_range=255
+    )
+    assert result.summary["methods"][GRAY_BASELINE]["psnr"]["mean"] == pytest.approx(expected)
+
+
+def test_worst_grid_holds_the_lowest_psnr(tiny_colorizer, shard_dir, tmp_path) -> None:
+    result = evaluate(
+        {"tiny": tiny_colorizer.colorize},
+        shard_dir / "train-000.tar",
+        size=32,
+        grid_count=2,
+        progress=False,
+    )
+    psnrs = sorted((r["psnr"], r["image"]) for r in result.rows if r["method"] == "tiny")
+    assert [name for name, _ in result.worst] == [name for _, name in psnrs[:2]]
+
+
+def test_eval_command_on_a_tar_shard_with_compare(tiny_weights, shard_dir, tmp_path) -> None:
+    out = tmp_path / "report"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rechroma",
+            "-q",
+            "eval",
+            str(shard_dir / "val-000.tar"),
+            "--out",
+            str(out),
+            "--model",
+            str(tiny_weights),
+            "--compare",
+            str(tiny_weights),
+            "--size",
+            "48",
+            "--render-size",
+            "32",
+            "--grid",
+            "2",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    summary = json.loads((out / "metrics.json").read_text())
+    assert list(summary["methods"]) == ["tiny", "tiny-2", GRAY_BASELINE]
+    assert summary["count"] == 6 and summary["models"]["tiny"]["sha256"]
+    assert summary["methods"]["tiny"] == summary["methods"]["tiny-2"]
+
+
+def test_training_curves_plot(tiny_config, tmp_path) -> None:
+    train(tiny_config, tmp_path / "run", progress=False)
+    png = plot_training_log(tmp_path / "run")
+    assert Image.open(png).size[0] > 500
