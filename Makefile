@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	# LPIPS's linear weights ship in the lpips wheel; --no-deps keeps its torchvision out.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps lpips==0.1.4
 	touch $@
 
 serve: $(STAMP)
@@ -32,7 +34,7 @@ lock: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[serve,train,dev]'
 	{ echo "# Exact versions the project is tested with: every extra (serve, train, dev)."; \
 	  echo "# Regenerate with: make lock"; \
-	  $(BIN)/pip freeze --exclude-editable; } > requirements.lock
+	  $(BIN)/pip freeze --exclude-editable --exclude lpips; } > requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -122,8 +122,23 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--grid", type=int, default=8, help="photos in grid.png/worst.png")
     evaluate.add_argument("--seed", type=int, default=0, help="which photos go in the grid")
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate the first N only")
+    evaluate.add_argument(
+        "--lpips-weights",
+        type=Path,
+        default=None,
+        metavar="ALEXNET_PTH",
+        help="torchvision AlexNet weights for LPIPS (default: the fetch-weights cache)",
+    )
     _add_model_args(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
+
+    fetch = sub.add_parser(
+        "fetch-weights",
+        help="download third-party weights that metrics need (checksum-verified)",
+    )
+    fetch.add_argument("name", choices=["lpips"], help="lpips: torchvision's ImageNet AlexNet")
+    fetch.add_argument("--cache-dir", type=Path, default=None, help="default ~/.cache/rechroma")
+    fetch.set_defaults(func=_cmd_fetch_weights)
 
     plot = sub.add_parser("plot-log", help="draw a training run's loss curves to PNG")
     plot.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -250,6 +265,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rechroma.evaluate import evaluate, write_report
     from rechroma.inference import Colorizer
+    from rechroma.lpips_metric import LpipsUnavailable, load_lpips
 
     colorizers = [_load_colorizer(args)]
     colorizers += [
@@ -265,6 +281,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             "step": colorizer.info.step,
             "render_size": colorizer.render_size,
         }
+    lpips, lpips_status = None, "available"
+    try:
+        lpips = load_lpips(args.lpips_weights)
+    except LpipsUnavailable as exc:
+        lpips_status = f"unavailable ({exc})"
+        print(f"rechroma: LPIPS: {lpips_status}", file=sys.stderr)
     result = evaluate(
         methods,
         args.data,
@@ -272,6 +294,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         grid_count=args.grid,
         seed=args.seed,
         limit=args.limit,
+        lpips=lpips,
+        lpips_status=lpips_status,
         progress=not args.quiet,
     )
     write_report(result, args.out, extra={"models": models})
@@ -284,6 +308,23 @@ def _unique_name(name: str, taken: dict[str, object]) -> str:
     while candidate in taken:
         candidate, index = f"{name}-{index}", index + 1
     return candidate
+
+
+def _cmd_fetch_weights(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rechroma.downloads import KNOWN_FILES, fetch
+
+    remote = KNOWN_FILES[args.name]
+    with tqdm(total=remote.size, unit="B", unit_scale=True, disable=args.quiet) as bar:
+
+        def progress(received: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(received - bar.n)
+
+        path = fetch(remote, args.cache_dir, progress=progress)
+    print(path)
+    return EXIT_OK
 
 
 def _cmd_plot_log(args: argparse.Namespace) -> int:

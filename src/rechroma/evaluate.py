@@ -28,6 +28,7 @@ from rechroma.color import rgb_to_gray_rgb
 from rechroma.data import decode_rgb, iter_shard
 from rechroma.errors import DataError, ImageReadError
 from rechroma.images import PHOTO_SUFFIXES, open_photo
+from rechroma.lpips_metric import LPIPS
 from rechroma.metrics import colorfulness, psnr, ssim
 
 logger = logging.getLogger(__name__)
@@ -88,15 +89,19 @@ class MethodScores:
 
     values: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in METRICS})
 
-    def add(self, output: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+    def add(
+        self, output: torch.Tensor, truth: torch.Tensor, lpips: LPIPS | None = None
+    ) -> dict[str, float]:
         """Score `(1, 3, H, W)` output against truth (0..255); returns this image's row."""
         row = {
             "psnr": psnr(output, truth).item(),
             "ssim": ssim(output, truth).item(),
             "colorfulness": colorfulness(output).item(),
         }
+        if lpips is not None:
+            row["lpips"] = lpips(output / 255, truth / 255).item()
         for key, value in row.items():
-            self.values[key].append(value)
+            self.values.setdefault(key, []).append(value)
         return row
 
     def summary(self, truth_cf: float) -> dict[str, object]:
@@ -125,12 +130,15 @@ def evaluate(
     grid_count: int = 8,
     seed: int = 0,
     limit: int | None = None,
+    lpips: LPIPS | None = None,
+    lpips_status: str = "unavailable",
     progress: bool = True,
 ) -> EvalResult:
     """Score every method (the first is "the model") plus the gray baseline on `data`.
 
     `grid_count` photos chosen by `seed` go into the side-by-side grid; the same number
-    with the first method's lowest PSNR go into the worst-cases grid.
+    with the first method's lowest PSNR go into the worst-cases grid. Without an `lpips`
+    model, the report carries `lpips_status` (why it is unavailable) instead of a number.
     """
     # Every method gets the gray input; the gray baseline answers with it unchanged.
     methods = {**methods, GRAY_BASELINE: lambda gray_input: gray_input}
@@ -166,7 +174,7 @@ def evaluate(
         outputs = {}
         for method_name, method in methods.items():
             outputs[method_name] = method(gray_input)
-            row = scores[method_name].add(_as_tensor(outputs[method_name]), truth)
+            row = scores[method_name].add(_as_tensor(outputs[method_name]), truth, lpips)
             rows.append({"image": name, "method": method_name, **row})
         # The gray baseline is the input itself: the table shows it, the grids need not.
         panel = [gray_input, *(o for m, o in outputs.items() if m != GRAY_BASELINE), truth_image]
@@ -197,6 +205,7 @@ def evaluate(
         "unreadable": unreadable,
         "truth_colorfulness": mean_truth_cf,
         "primary": primary,
+        "lpips": "available (v0.1, AlexNet)" if lpips is not None else lpips_status,
         "methods": {name: s.summary(mean_truth_cf) for name, s in scores.items()},
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -241,7 +250,8 @@ def write_report(result: EvalResult, out_dir: Path, extra: dict[str, Any] | None
     summary = {**result.summary, **(extra or {})}
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
     with (out_dir / "per_image.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["image", "method", *METRICS])
+        fields = ["image", "method", *METRICS, *(["lpips"] if "lpips" in result.rows[0] else [])]
+        writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(result.rows)
     if result.grid:
@@ -261,12 +271,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"ground truth skipped, {summary['unreadable']} unreadable. Ground-truth "
         f"colourfulness {summary['truth_colorfulness']:.2f}.",
         "",
-        "| method | PSNR (dB) | SSIM | colourfulness | ΔCF |",
-        "| --- | --- | --- | --- | --- |",
+        f"LPIPS: {summary['lpips']}.",
+        "",
+        "| method | PSNR (dB) | SSIM | LPIPS | colourfulness | ΔCF |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, fig in summary["methods"].items():
+        lpips = f"{fig['lpips']['mean']:.4f}" if "lpips" in fig else "unavailable"
         lines.append(
-            f"| {name} | {fig['psnr']['mean']:.2f} | {fig['ssim']['mean']:.4f} | "
+            f"| {name} | {fig['psnr']['mean']:.2f} | {fig['ssim']['mean']:.4f} | {lpips} | "
             f"{fig['colorfulness']['mean']:.2f} | {fig['delta_cf']:.2f} |"
         )
     lines += ["", "![side by side](grid.png)", "", "Lowest PSNR:", "", "![worst](worst.png)", ""]

@@ -107,3 +107,26 @@ def test_training_curves_plot(tiny_config, tmp_path) -> None:
     train(tiny_config, tmp_path / "run", progress=False)
     png = plot_training_log(tmp_path / "run")
     assert Image.open(png).size[0] > 500
+
+
+def test_lpips_is_reported_when_weights_are_given(tiny_colorizer, shard_dir, tmp_path) -> None:
+    import torch
+
+    from rechroma.lpips_metric import AlexNetTrunk, load_lpips
+
+    torch.manual_seed(0)
+    state = {f"features.{k}": v for k, v in AlexNetTrunk().features.state_dict().items()}
+    torch.save(state, tmp_path / "alexnet.pth")
+    result = evaluate(
+        {"tiny": tiny_colorizer.colorize},
+        shard_dir / "val-000.tar",
+        size=64,
+        lpips=load_lpips(tmp_path / "alexnet.pth"),
+        progress=False,
+    )
+    assert result.summary["lpips"].startswith("available")
+    figures = result.summary["methods"]
+    assert figures["tiny"]["lpips"]["mean"] > 0
+    assert all("lpips" in row for row in result.rows)
+    write_report(result, tmp_path / "out")
+    assert "| tiny |" in (tmp_path / "out" / "report.md").read_text()
