@@ -129,6 +129,13 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="ALEXNET_PTH",
         help="torchvision AlexNet weights for LPIPS (default: the fetch-weights cache)",
     )
+    evaluate.add_argument(
+        "--fid-weights",
+        type=Path,
+        default=None,
+        metavar="INCEPTION_PTH",
+        help="torchvision Inception-v3 weights for FID (default: the fetch-weights cache)",
+    )
     _add_model_args(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
 
@@ -136,7 +143,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "fetch-weights",
         help="download third-party weights that metrics need (checksum-verified)",
     )
-    fetch.add_argument("name", choices=["lpips"], help="lpips: torchvision's ImageNet AlexNet")
+    fetch.add_argument(
+        "name",
+        choices=["lpips", "fid"],
+        help="lpips: torchvision's ImageNet AlexNet; fid: torchvision's Inception-v3",
+    )
     fetch.add_argument("--cache-dir", type=Path, default=None, help="default ~/.cache/rechroma")
     fetch.set_defaults(func=_cmd_fetch_weights)
 
@@ -264,6 +275,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rechroma.evaluate import evaluate, write_report
+    from rechroma.fid_metric import FidUnavailable, load_inception
     from rechroma.inference import Colorizer
     from rechroma.lpips_metric import LpipsUnavailable, load_lpips
 
@@ -287,6 +299,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     except LpipsUnavailable as exc:
         lpips_status = f"unavailable ({exc})"
         print(f"rechroma: LPIPS: {lpips_status}", file=sys.stderr)
+    inception, fid_status = None, "available"
+    try:
+        inception = load_inception(args.fid_weights)
+    except FidUnavailable as exc:
+        fid_status = f"unavailable ({exc})"
+        print(f"rechroma: FID: {fid_status}", file=sys.stderr)
     result = evaluate(
         methods,
         args.data,
@@ -296,6 +314,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         limit=args.limit,
         lpips=lpips,
         lpips_status=lpips_status,
+        inception=inception,
+        fid_status=fid_status,
         progress=not args.quiet,
     )
     write_report(result, args.out, extra={"models": models})

@@ -49,7 +49,14 @@ ALEXNET = RemoteFile(
     sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
     size=244_408_911,
 )
-KNOWN_FILES = {ALEXNET.name: ALEXNET}
+# torchvision's Inception-v3 (ported from TensorFlow): the features FID compares.
+INCEPTION = RemoteFile(
+    name="fid",
+    url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+    sha256="0cc3c7bd75056d25e46cba549dc184522069b81e9787eff6df84f397bd52a5ef",
+    size=108_949_747,
+)
+KNOWN_FILES = {remote.name: remote for remote in (ALEXNET, INCEPTION)}
 
 
 def default_cache_dir() -> Path:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from rechroma.color import rgb_to_gray_rgb
 from rechroma.data import decode_rgb, iter_shard
 from rechroma.errors import DataError, ImageReadError
+from rechroma.fid_metric import InceptionFeatures, frechet_distance
 from rechroma.images import PHOTO_SUFFIXES, open_photo
 from rechroma.lpips_metric import LPIPS
 from rechroma.metrics import colorfulness, psnr, ssim
@@ -132,13 +133,16 @@ def evaluate(
     limit: int | None = None,
     lpips: LPIPS | None = None,
     lpips_status: str = "unavailable",
+    inception: InceptionFeatures | None = None,
+    fid_status: str = "unavailable",
     progress: bool = True,
 ) -> EvalResult:
     """Score every method (the first is "the model") plus the gray baseline on `data`.
 
     `grid_count` photos chosen by `seed` go into the side-by-side grid; the same number
     with the first method's lowest PSNR go into the worst-cases grid. Without an `lpips`
-    model, the report carries `lpips_status` (why it is unavailable) instead of a number.
+    model, the report carries `lpips_status` (why it is unavailable) instead of a number;
+    likewise FID without `inception`, whose reference is the ground truth of the same set.
     """
     # Every method gets the gray input; the gray baseline answers with it unchanged.
     methods = {**methods, GRAY_BASELINE: lambda gray_input: gray_input}
@@ -154,6 +158,7 @@ def evaluate(
     grid: list[tuple[str, list[Image.Image]]] = []
     worst: list[tuple[float, int, str, list[Image.Image]]] = []  # (-psnr, ...)
     truth_cf: list[float] = []
+    fid_features: dict[str, list[torch.Tensor]] = {name: [] for name in [*methods, GROUND_TRUTH]}
     skipped_gray = unreadable = 0
     images = iter_images(data, size)
     bar = tqdm(total=total, desc="eval", unit="photo", disable=not progress)
@@ -176,6 +181,10 @@ def evaluate(
             outputs[method_name] = method(gray_input)
             row = scores[method_name].add(_as_tensor(outputs[method_name]), truth, lpips)
             rows.append({"image": name, "method": method_name, **row})
+        if inception is not None:
+            fid_features[GROUND_TRUTH].append(inception(truth / 255))
+            for method_name, output in outputs.items():
+                fid_features[method_name].append(inception(_as_tensor(output) / 255))
         # The gray baseline is the input itself: the table shows it, the grids need not.
         panel = [gray_input, *(o for m, o in outputs.items() if m != GRAY_BASELINE), truth_image]
         if index in chosen:
@@ -190,6 +199,13 @@ def evaluate(
     if not truth_cf:
         raise DataError(f"no colour photos to evaluate in {data}")
     mean_truth_cf = float(np.mean(truth_cf))
+    method_summaries = {name: s.summary(mean_truth_cf) for name, s in scores.items()}
+    if inception is not None:
+        reference = torch.cat(fid_features[GROUND_TRUTH])
+        for name in methods:
+            method_summaries[name]["fid"] = frechet_distance(
+                torch.cat(fid_features[name]), reference
+            )
     summary = {
         "data": str(data),
         "protocol": {
@@ -206,7 +222,10 @@ def evaluate(
         "truth_colorfulness": mean_truth_cf,
         "primary": primary,
         "lpips": "available (v0.1, AlexNet)" if lpips is not None else lpips_status,
-        "methods": {name: s.summary(mean_truth_cf) for name, s in scores.items()},
+        "fid": "available (Inception-v3, 2048-d pool, 299 px bilinear)"
+        if inception is not None
+        else fid_status,
+        "methods": method_summaries,
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     worst_sorted = sorted(worst, key=lambda item: -item[0])
@@ -271,16 +290,17 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"ground truth skipped, {summary['unreadable']} unreadable. Ground-truth "
         f"colourfulness {summary['truth_colorfulness']:.2f}.",
         "",
-        f"LPIPS: {summary['lpips']}.",
+        f"LPIPS: {summary['lpips']}. FID: {summary['fid']}.",
         "",
-        "| method | PSNR (dB) | SSIM | LPIPS | colourfulness | ΔCF |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| method | PSNR (dB) | SSIM | LPIPS | FID | colourfulness | ΔCF |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, fig in summary["methods"].items():
         lpips = f"{fig['lpips']['mean']:.4f}" if "lpips" in fig else "unavailable"
+        fid = f"{fig['fid']:.2f}" if "fid" in fig else "unavailable"
         lines.append(
             f"| {name} | {fig['psnr']['mean']:.2f} | {fig['ssim']['mean']:.4f} | {lpips} | "
-            f"{fig['colorfulness']['mean']:.2f} | {fig['delta_cf']:.2f} |"
+            f"{fid} | {fig['colorfulness']['mean']:.2f} | {fig['delta_cf']:.2f} |"
         )
     lines += ["", "![side by side](grid.png)", "", "Lowest PSNR:", "", "![worst](worst.png)", ""]
     return "\n".join(lines)

@@ -130,3 +130,23 @@ def test_lpips_is_reported_when_weights_are_given(tiny_colorizer, shard_dir, tmp
     assert all("lpips" in row for row in result.rows)
     write_report(result, tmp_path / "out")
     assert "| tiny |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_fid_is_reported_against_the_ground_truth(tiny_colorizer, shard_dir, tmp_path) -> None:
+    import torch
+
+    from rechroma.fid_metric import InceptionFeatures
+
+    torch.manual_seed(0)
+    inception = InceptionFeatures().eval()
+    result = evaluate(
+        {"tiny": tiny_colorizer.colorize},
+        shard_dir / "val-000.tar",
+        size=48,
+        inception=inception,
+        progress=False,
+    )
+    assert result.summary["fid"].startswith("available")
+    assert all(fig["fid"] >= 0 for fig in result.summary["methods"].values())
+    write_report(result, tmp_path / "out")
+    assert "| FID |" in (tmp_path / "out" / "report.md").read_text()
