@@ -18,11 +18,9 @@ from rechroma.images import FORMATS, PHOTO_SUFFIXES
 if TYPE_CHECKING:
     from rechroma.inference import Colorizer
 
-logger = logging.getLogger("rechroma")
-
 EXIT_OK = 0
 EXIT_FAILED = 1  # some inputs failed, the rest were done
-EXIT_USAGE = 2
+# 2 is argparse's: the command line itself was wrong.
 EXIT_ERROR = 3  # nothing could be done (bad config, missing weights, ...)
 
 
