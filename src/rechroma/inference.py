@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "rechroma-v0.safetensors"
 # Chosen by evaluating the shipped model at several sizes on photos-val (docs/MODEL.md).
-DEFAULT_RENDER_SIZE = 256
+DEFAULT_RENDER_SIZE = 192
 # The network's input never exceeds this many times render_size on its long side, so a
 # 20000x50 panorama is rendered at a sane size rather than 100000 pixels wide.
 MAX_ASPECT = 4
