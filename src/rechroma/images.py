@@ -18,6 +18,38 @@ EXIF_ORIENTATION = 0x0112
 EXIF_SOFTWARE = 0x0131
 EXIF_DESCRIPTION = 0x010E
 AI_NOTE = "Colorized automatically by rechroma (AI); the colours are a guess."
+IFD_POINTERS = frozenset({0x8769, 0x8825, 0xA005})  # Exif, GPS and Interop sub-IFDs
+# TIFF tags that describe how the input's pixels were stored (size, strips, compression,
+# resolution, palette, ICC profile). A TIFF's "EXIF" is its whole first IFD, so these
+# must not be copied: they would describe the input's layout, not the output's.
+STORAGE_TAGS = frozenset(
+    {
+        256,
+        257,
+        258,
+        259,
+        262,
+        273,
+        277,
+        278,
+        279,
+        282,
+        283,
+        284,
+        296,
+        317,
+        320,
+        322,
+        323,
+        324,
+        325,
+        338,
+        339,
+        347,
+        34675,
+        EXIF_ORIENTATION,
+    }
+)
 
 # What a folder walk picks up as photos.
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -99,7 +131,8 @@ def _to_photo(image: Image.Image) -> Photo:
         image = rgba
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         image = _to_8bit_gray(image)
-    exif.pop(EXIF_ORIENTATION, None)
+    for tag in STORAGE_TAGS & set(exif):
+        del exif[tag]
     return Photo(
         rgb=image.convert("RGB"),
         alpha=alpha,
@@ -136,13 +169,19 @@ def encode_photo(photo: Photo, result: Image.Image, format_name: str, **options:
     if photo.alpha is not None and format_name != "JPEG":
         image = result.copy()
         image.putalpha(photo.alpha)
-    exif = Image.Exif()
-    for tag, value in photo.exif.items():
-        exif[tag] = value
+    exif = photo.exif  # keeps its sub-IFDs (camera, date, GPS), which a copy would lose
     exif[EXIF_SOFTWARE] = f"rechroma {__version__}"
     exif[EXIF_DESCRIPTION] = AI_NOTE
     save_options: dict[str, object] = dict(options)
-    save_options["exif"] = exif.tobytes()
+    if format_name == "TIFF":
+        # libtiff cannot write EXIF sub-IFD pointers; a TIFF keeps the first IFD's tags.
+        first_ifd = Image.Exif()
+        for tag, value in exif.items():
+            if tag not in IFD_POINTERS:
+                first_ifd[tag] = value
+        save_options["exif"] = first_ifd
+    else:
+        save_options["exif"] = exif.tobytes()
     if photo.dpi:
         save_options["dpi"] = photo.dpi
     buffer = io.BytesIO()

@@ -121,13 +121,14 @@ class Colorizer:
 
     def colorize_file(
         self,
-        src: Path,
-        dst: Path,
+        src: str | Path,
+        dst: str | Path,
         render_size: int | None = None,
         quality: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> Path:
         """Read `src`, colorize it, write `dst` in the format its extension names."""
+        src, dst = Path(src), Path(dst)
         output_format(dst)  # an unwritable extension fails before the work, not after
         photo = open_photo(src, max_pixels=max_pixels)
         return save_photo(photo, self.colorize_photo(photo, render_size), dst, quality)

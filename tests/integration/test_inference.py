@@ -97,6 +97,29 @@ def test_colour_input_is_treated_as_its_lightness(colorizer, real_photo) -> None
     assert diff.mean() < 3  # same lightness in, same colours out (Pillow's L is not Lab L)
 
 
+def test_readme_python_example_with_string_paths(colorizer, gray, tmp_path) -> None:
+    gray.save(tmp_path / "scan.tif")
+    out = colorizer.colorize_file(str(tmp_path / "scan.tif"), str(tmp_path / "scan-colour.tif"))
+    assert Image.open(out).size == gray.size
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png", ".jpg", ".webp"])
+def test_every_output_format_reads_back_with_metadata(colorizer, gray, tmp_path, suffix) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "Kodak"  # Make, in IFD0
+    exif.get_ifd(0x8769)[0x9003] = "1952:07:14 10:00:00"  # DateTimeOriginal, in the Exif IFD
+    src = tmp_path / "scan.jpg"
+    gray.convert("RGB").save(src, exif=exif)
+    out = colorizer.colorize_file(src, tmp_path / f"out{suffix}")
+    result = Image.open(out)
+    result.load()
+    assert result.size == gray.size
+    kept = result.getexif()
+    assert kept[0x010F] == "Kodak" and "rechroma" in kept[EXIF_DESCRIPTION]
+    if suffix != ".tif":  # TIFF keeps the first IFD only
+        assert kept.get_ifd(0x8769)[0x9003] == "1952:07:14 10:00:00"
+
+
 def test_in_memory_bytes_work_like_files(colorizer, gray) -> None:
     buffer = io.BytesIO()
     gray.save(buffer, format="PNG")
