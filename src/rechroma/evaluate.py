@@ -9,6 +9,7 @@ scores the all-gray baseline, so every table carries its own floor.
 from __future__ import annotations
 
 import csv
+import functools
 import heapq
 import json
 import logging
@@ -25,7 +26,7 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 from tqdm import tqdm
 
 from rechroma.color import rgb_to_gray_rgb
-from rechroma.data import decode_rgb, iter_shard
+from rechroma.data import SHARD_IMAGE_SUFFIXES, decode_rgb, iter_shard
 from rechroma.errors import DataError, ImageReadError
 from rechroma.fid_metric import InceptionFeatures, frechet_distance
 from rechroma.images import PHOTO_SUFFIXES, open_photo
@@ -52,12 +53,19 @@ def gray_baseline(image: Image.Image) -> Image.Image:
 
 def count_images(data: Path) -> int:
     """How many candidate images `data` (a folder or a tar shard) holds."""
-    return sum(1 for _ in _image_sources(data, decode=False))
+    if _is_shard(data):
+        with tarfile.open(data) as tar:
+            return sum(
+                1
+                for member in tar.getmembers()
+                if member.isfile() and member.name.lower().endswith(SHARD_IMAGE_SUFFIXES)
+            )
+    return len(_folder_photos(data))
 
 
 def iter_images(data: Path, size: int) -> Iterator[tuple[str, Image.Image | None]]:
     """`(name, RGB photo resized to size x size)`, or `(name, None)` if unreadable."""
-    for name, load in _image_sources(data, decode=True):
+    for name, load in _image_sources(data):
         try:
             image = load()
         except (ImageReadError, OSError, UnidentifiedImageError, ValueError) as exc:
@@ -67,21 +75,28 @@ def iter_images(data: Path, size: int) -> Iterator[tuple[str, Image.Image | None
         yield name, image.resize((size, size), Image.Resampling.BICUBIC)
 
 
-def _image_sources(data: Path, decode: bool) -> Iterator[tuple[str, Callable[[], Image.Image]]]:
-    if data.is_file() and data.suffix == ".tar":
-        if not decode:
-            with tarfile.open(data) as tar:
-                for member in tar.getmembers():
-                    if member.isfile() and member.name.lower().endswith(PHOTO_SUFFIXES):
-                        yield member.name, Image.new
-            return
+def _is_shard(data: Path) -> bool:
+    return data.is_file() and data.suffix == ".tar"
+
+
+def _folder_photos(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(f"{folder} is neither a folder of photos nor a .tar shard")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def _image_sources(data: Path) -> Iterator[tuple[str, Callable[[], Image.Image]]]:
+    """`(name, loader)` pairs, so a photo that fails to decode is skipped, not fatal."""
+    if _is_shard(data):
         for key, payload in iter_shard(data):
-            yield key, (lambda payload=payload: decode_rgb(payload))
+            yield key, functools.partial(decode_rgb, payload)
         return
-    if not data.is_dir():
-        raise DataError(f"{data} is neither a folder of photos nor a .tar shard")
-    for path in sorted(p for p in data.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES):
-        yield path.relative_to(data).as_posix(), (lambda path=path: open_photo(path).rgb)
+    for path in _folder_photos(data):
+        yield path.relative_to(data).as_posix(), functools.partial(_open_rgb, path)
+
+
+def _open_rgb(path: Path) -> Image.Image:
+    return open_photo(path).rgb
 
 
 @dataclass
