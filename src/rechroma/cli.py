@@ -7,9 +7,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rechroma import __version__
 from rechroma.errors import RechromaError
@@ -17,6 +17,8 @@ from rechroma.images import FORMATS, PHOTO_SUFFIXES
 
 if TYPE_CHECKING:
     from rechroma.inference import Colorizer
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # some inputs failed, the rest were done
@@ -273,9 +275,9 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rechroma.evaluate import evaluate, write_report
-    from rechroma.fid_metric import FidUnavailable, load_inception
+    from rechroma.fid_metric import load_inception
     from rechroma.inference import Colorizer
-    from rechroma.lpips_metric import LpipsUnavailable, load_lpips
+    from rechroma.lpips_metric import load_lpips
 
     colorizers = [_load_colorizer(args)]
     colorizers += [
@@ -291,18 +293,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             "step": colorizer.info.step,
             "render_size": colorizer.render_size,
         }
-    lpips, lpips_status = None, "available"
-    try:
-        lpips = load_lpips(args.lpips_weights)
-    except LpipsUnavailable as exc:
-        lpips_status = f"unavailable ({exc})"
-        print(f"rechroma: LPIPS: {lpips_status}", file=sys.stderr)
-    inception, fid_status = None, "available"
-    try:
-        inception = load_inception(args.fid_weights)
-    except FidUnavailable as exc:
-        fid_status = f"unavailable ({exc})"
-        print(f"rechroma: FID: {fid_status}", file=sys.stderr)
+    lpips, lpips_status = _optional_metric("LPIPS", load_lpips, args.lpips_weights)
+    inception, fid_status = _optional_metric("FID", load_inception, args.fid_weights)
     result = evaluate(
         methods,
         args.data,
@@ -319,6 +311,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     write_report(result, args.out, extra={"models": models})
     print(json.dumps(json.loads((args.out / "metrics.json").read_text()), indent=2))
     return EXIT_OK
+
+
+def _optional_metric(
+    label: str, load: Callable[[Path | None], T], weights: Path | None
+) -> tuple[T | None, str]:
+    """Load a metric's network, or say on stderr (and in the report) why it is unavailable."""
+    from rechroma.errors import MetricUnavailable
+
+    try:
+        return load(weights), "available"
+    except MetricUnavailable as exc:
+        status = f"unavailable ({exc})"
+        print(f"rechroma: {label}: {status}", file=sys.stderr)
+        return None, status
 
 
 def _unique_name(name: str, taken: dict[str, object]) -> str:

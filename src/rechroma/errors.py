@@ -27,3 +27,7 @@ class ImageTooLargeError(ImageReadError):
 
 class DataError(RechromaError):
     """Training or evaluation data is missing or malformed."""
+
+
+class MetricUnavailable(RechromaError):
+    """A metric cannot be computed: weights someone else publishes are missing or wrong."""

@@ -191,15 +191,15 @@ def evaluate(
             continue
         truth_cf.append(cf)
         gray_input = gray_baseline(truth_image)
-        outputs = {}
-        for method_name, method in methods.items():
-            outputs[method_name] = method(gray_input)
-            row = scores[method_name].add(_as_tensor(outputs[method_name]), truth, lpips)
+        outputs = {method_name: method(gray_input) for method_name, method in methods.items()}
+        tensors = {method_name: _as_tensor(output) for method_name, output in outputs.items()}
+        for method_name, output_tensor in tensors.items():
+            row = scores[method_name].add(output_tensor, truth, lpips)
             rows.append({"image": name, "method": method_name, **row})
         if inception is not None:
             fid_features[GROUND_TRUTH].append(inception(truth / 255))
-            for method_name, output in outputs.items():
-                fid_features[method_name].append(inception(_as_tensor(output) / 255))
+            for method_name, output_tensor in tensors.items():
+                fid_features[method_name].append(inception(output_tensor / 255))
         # The gray baseline is the input itself: the table shows it, the grids need not.
         panel = [gray_input, *(o for m, o in outputs.items() if m != GRAY_BASELINE), truth_image]
         if index in chosen:

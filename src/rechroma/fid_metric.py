@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rechroma.downloads import INCEPTION, cached_path
-from rechroma.errors import RechromaError
+from rechroma.errors import MetricUnavailable
 
 UNAVAILABLE_INCEPTION = (
     "Inception-v3 weights not found; run rechroma fetch-weights fid or pass --fid-weights"
@@ -24,7 +24,7 @@ UNAVAILABLE_INCEPTION = (
 FID_SIZE = 299
 
 
-class FidUnavailable(RechromaError):
+class FidUnavailable(MetricUnavailable):
     """FID cannot be computed because the Inception weights are missing or wrong."""
 
 

@@ -8,47 +8,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from rechroma import __version__
 from rechroma.errors import ImageReadError, ImageTooLargeError, UnsupportedImageError
 
 DEFAULT_MAX_PIXELS = 100_000_000
-EXIF_ORIENTATION = 0x0112
-EXIF_SOFTWARE = 0x0131
-EXIF_DESCRIPTION = 0x010E
+EXIF_ORIENTATION = ExifTags.Base.Orientation
+EXIF_SOFTWARE = ExifTags.Base.Software
+EXIF_DESCRIPTION = ExifTags.Base.ImageDescription
 AI_NOTE = "Colorized automatically by rechroma (AI); the colours are a guess."
-IFD_POINTERS = frozenset({0x8769, 0x8825, 0xA005})  # Exif, GPS and Interop sub-IFDs
-# TIFF tags that describe how the input's pixels were stored (size, strips, compression,
-# resolution, palette, ICC profile). A TIFF's "EXIF" is its whole first IFD, so these
-# must not be copied: they would describe the input's layout, not the output's.
+IFD_POINTERS = frozenset({ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo, ExifTags.IFD.Interop})
+# TIFF tags that describe how the input's pixels were stored. A TIFF's "EXIF" is its
+# whole first IFD, so these must not be copied: they describe the input's layout.
 STORAGE_TAGS = frozenset(
-    {
-        256,
-        257,
-        258,
-        259,
-        262,
-        273,
-        277,
-        278,
-        279,
-        282,
-        283,
-        284,
-        296,
-        317,
-        320,
-        322,
-        323,
-        324,
-        325,
-        338,
-        339,
-        347,
-        34675,
-        EXIF_ORIENTATION,
-    }
+    getattr(ExifTags.Base, name)
+    for name in (
+        "ImageWidth",
+        "ImageLength",
+        "BitsPerSample",
+        "Compression",
+        "PhotometricInterpretation",
+        "StripOffsets",
+        "SamplesPerPixel",
+        "RowsPerStrip",
+        "StripByteCounts",
+        "XResolution",
+        "YResolution",
+        "PlanarConfiguration",
+        "ResolutionUnit",
+        "Predictor",
+        "ColorMap",
+        "TileWidth",
+        "TileLength",
+        "TileOffsets",
+        "TileByteCounts",
+        "ExtraSamples",
+        "SampleFormat",
+        "JPEGTables",
+        "InterColorProfile",
+        "Orientation",
+    )
 )
 
 # What a folder walk picks up as photos.

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from rechroma.downloads import ALEXNET, cached_path
-from rechroma.errors import RechromaError
+from rechroma.errors import MetricUnavailable
 
 ALEX_CHANNELS = (64, 192, 384, 256, 256)
 # Outputs of these `features` modules (each ReLU after conv1..conv5) are compared.
@@ -31,7 +31,7 @@ UNAVAILABLE_ALEXNET = (
 UNAVAILABLE_LINEAR = "LPIPS linear weights not found; pip install --no-deps lpips==0.1.4"
 
 
-class LpipsUnavailable(RechromaError):
+class LpipsUnavailable(MetricUnavailable):
     """LPIPS cannot be computed because a weights file is missing or wrong."""
 
 
