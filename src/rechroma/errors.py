@@ -25,6 +25,10 @@ class ImageTooLargeError(ImageReadError):
     """The image has more pixels than the configured limit."""
 
 
+class InvalidOptionError(RechromaError):
+    """A colorizing option is outside its range (vividness, upsampler, render size)."""
+
+
 class DataError(RechromaError):
     """Training or evaluation data is missing or malformed."""
 

@@ -29,7 +29,7 @@ from rechroma.color import rgb_to_gray_rgb
 from rechroma.data import SHARD_IMAGE_SUFFIXES, decode_rgb, iter_shard
 from rechroma.errors import DataError, ImageReadError
 from rechroma.fid_metric import InceptionFeatures, frechet_distance
-from rechroma.images import PHOTO_SUFFIXES, open_photo
+from rechroma.images import PHOTO_SUFFIXES
 from rechroma.lpips_metric import LPIPS
 from rechroma.metrics import colorfulness, psnr, ssim
 
@@ -96,7 +96,7 @@ def _image_sources(data: Path) -> Iterator[tuple[str, Callable[[], Image.Image]]
 
 
 def _open_rgb(path: Path) -> Image.Image:
-    return open_photo(path).rgb
+    return decode_rgb(path.read_bytes())
 
 
 @dataclass

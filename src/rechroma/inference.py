@@ -1,24 +1,41 @@
 """Colorize photos of any size on the CPU with a trained generator.
 
-The network sees a small copy of the photo's lightness (short side `render_size`) and
-predicts chroma at that size; the chroma is upsampled and joined with the photo's own
-full-resolution L, so every detail of the input survives at its exact size.
+The network sees a small copy of the photo's luma (short side `render_size`) and
+predicts chroma at that size; `rechroma.upsample` brings the chroma up to full size,
+guided by the photo's own full-resolution luma, so every detail of the input survives
+at its exact size. `predict` (the network) and `render` (vividness, upsampling and
+merge) are separate, so a new vividness never re-runs the network.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from torch.nn import functional as F
 
 from rechroma.checkpoint import CheckpointInfo, file_sha256, load_generator
 from rechroma.color import denormalize_ab, lab_to_rgb, normalize_l, rgb_to_lab
-from rechroma.images import DEFAULT_MAX_PIXELS, Photo, open_photo, output_format, save_photo
+from rechroma.errors import InvalidOptionError
+from rechroma.images import (
+    DEFAULT_MAX_PIXELS,
+    Photo,
+    luma_of,
+    open_photo,
+    output_format,
+    save_photo,
+)
+from rechroma.upsample import (
+    UPSAMPLERS,
+    chroma_targets,
+    guided_coefficients,
+    merge_ycbcr,
+    timed,
+    upsample_apply,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +46,8 @@ DEFAULT_RENDER_SIZE = 192
 # The network's input never exceeds this many times render_size on its long side, so a
 # 20000x50 panorama is rendered at a sane size rather than 100000 pixels wide.
 MAX_ASPECT = 4
+# Chroma is multiplied by at most this: beyond it every colour is clipped at the gamut.
+MAX_VIVIDNESS = 4.0
 
 
 def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
@@ -36,6 +55,24 @@ def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
     scale = render_size / min(height, width)
     scale = min(scale, render_size * MAX_ASPECT / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The network's answer for one photo; `Colorizer.render` turns it into pixels.
+
+    Keep it to re-render at another vividness or upsampler without re-running the net.
+    """
+
+    gray: Image.Image  # the photo's full-resolution luma, mode "L"
+    small_luma: torch.Tensor  # (1, h, w) the same luma at render size, in [0, 1]
+    lightness: torch.Tensor  # (1, h, w) L* at render size, in [0, 100]: the net's input
+    ab: torch.Tensor  # (2, h, w) predicted ab at render size, in Lab units
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Full-resolution `(width, height)`."""
+        return self.gray.size
 
 
 class Colorizer:
@@ -79,45 +116,79 @@ class Colorizer:
         return self._sha256
 
     @torch.inference_mode()
-    def predict_ab(self, lightness: torch.Tensor, render_size: int | None = None) -> torch.Tensor:
-        """Predict chroma at render size.
+    def predict(
+        self,
+        image: Image.Image | Photo,
+        render_size: int | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> Prediction:
+        """Run the network on a photo (colour input counts as its luma).
 
         Args:
-            lightness: `(1, H, W)` L in [0, 100] at full resolution.
+            image: a decoded `Photo` or any PIL image.
             render_size: short side the network sees; the instance default when None.
-
-        Returns:
-            `(2, h, w)` ab in Lab units at render size.
+            timings: when given, seconds per stage ("network") are added to it.
         """
-        height, width = lightness.shape[-2:]
-        small_h, small_w = render_shape(height, width, render_size or self.render_size)
-        small = F.interpolate(
-            lightness[None],
-            size=(small_h, small_w),
-            mode="bilinear",
-            antialias=True,
-            align_corners=False,
-        )
-        ab_norm = self.model(normalize_l(small).to(self.device)).float().cpu()
-        return denormalize_ab(ab_norm[0])
+        gray = image.gray if isinstance(image, Photo) else luma_of(image)
+        size = render_size or self.render_size
+        if not 16 <= size <= 2048:
+            raise InvalidOptionError(f"render size {size} is outside 16..2048 pixels")
+        with timed(timings, "network"):
+            small_h, small_w = render_shape(gray.height, gray.width, size)
+            # Pillow's antialiased resize in C: reading 12 MP as floats would cost more
+            # than the network itself.
+            small = gray.resize((small_w, small_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+            small_luma = torch.frombuffer(bytearray(small.tobytes()), dtype=torch.uint8)
+            small_luma = small_luma.view(1, small_h, small_w).float() / 255.0
+            lightness = rgb_to_lab(small_luma.expand(3, -1, -1))[:1]
+            ab_norm = self.model(normalize_l(lightness)[None].to(self.device))
+            ab = denormalize_ab(ab_norm.float().cpu()[0])
+        return Prediction(gray=gray, small_luma=small_luma, lightness=lightness, ab=ab)
 
     @torch.inference_mode()
-    def colorize(self, image: Image.Image, render_size: int | None = None) -> Image.Image:
-        """Colorize an image (colour input counts as its lightness); RGB out, same size."""
-        rgb = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0)
-        lightness = rgb_to_lab(rgb.permute(2, 0, 1))[:1]  # (1, H, W)
-        del rgb
-        ab_small = self.predict_ab(lightness, render_size)
-        ab = F.interpolate(
-            ab_small[None], size=lightness.shape[-2:], mode="bilinear", align_corners=False
-        )[0]
-        out = lab_to_rgb(torch.cat([lightness, ab], dim=0))
-        array = (out.permute(1, 2, 0) * 255.0).round_().to(torch.uint8).numpy()
-        return Image.fromarray(array)
+    def render(
+        self,
+        prediction: Prediction,
+        vividness: float = 1.0,
+        upsampler: str = "guided",
+        timings: dict[str, float] | None = None,
+    ) -> Image.Image:
+        """Turn a prediction into a full-resolution RGB image.
 
-    def colorize_photo(self, photo: Photo, render_size: int | None = None) -> Image.Image:
-        """Colorize a decoded `Photo`; alpha and metadata are re-attached when saving."""
-        return self.colorize(photo.rgb, render_size)
+        Args:
+            prediction: from `predict`.
+            vividness: chroma multiplier (0 = gray, 1 = as predicted), clamped to the gamut.
+            upsampler: "guided" (colour follows the photo's edges) or "bilinear".
+            timings: when given, seconds per stage ("upsample", "merge") are added to it.
+        """
+        if not 0.0 <= vividness <= MAX_VIVIDNESS:
+            raise InvalidOptionError(f"vividness {vividness} is outside 0..{MAX_VIVIDNESS:g}")
+        if upsampler not in UPSAMPLERS:
+            raise InvalidOptionError(f"upsampler {upsampler!r} is not one of {UPSAMPLERS}")
+        with timed(timings, "upsample"):
+            lab = torch.cat([prediction.lightness, prediction.ab * vividness], dim=0)
+            # Clipping in RGB at render size is the gamut clamp: it happens once, small.
+            small_rgb = lab_to_rgb(lab, clip=True)
+            targets = chroma_targets(small_rgb, prediction.small_luma)
+            if upsampler == "guided":
+                slope, offset = guided_coefficients(prediction.small_luma, targets)
+                slope = slope / 255.0  # fitted against Y in [0, 1], applied to Y in [0, 255]
+            else:
+                slope, offset = torch.zeros_like(targets), targets
+        planes = upsample_apply(prediction.gray, slope, offset, timings)
+        with timed(timings, "merge"):
+            return merge_ycbcr(planes)
+
+    def colorize(
+        self,
+        image: Image.Image | Photo,
+        render_size: int | None = None,
+        vividness: float = 1.0,
+        upsampler: str = "guided",
+    ) -> Image.Image:
+        """Colorize an image (colour input counts as its luma); RGB out, same size."""
+        prediction = self.predict(image, render_size)
+        return self.render(prediction, vividness, upsampler)
 
     def colorize_file(
         self,
@@ -126,9 +197,11 @@ class Colorizer:
         render_size: int | None = None,
         quality: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        vividness: float = 1.0,
     ) -> Path:
         """Read `src`, colorize it, write `dst` in the format its extension names."""
         src, dst = Path(src), Path(dst)
         output_format(dst)  # an unwritable extension fails before the work, not after
         photo = open_photo(src, max_pixels=max_pixels)
-        return save_photo(photo, self.colorize_photo(photo, render_size), dst, quality)
+        result = self.colorize(photo, render_size, vividness)
+        return save_photo(photo, result, dst, quality)

@@ -58,7 +58,7 @@ async def colorize(
 
     def work() -> bytes:
         photo = open_photo(data, max_pixels=settings.max_pixels)
-        result = colorizer.colorize_photo(photo, render_size)
+        result = colorizer.colorize(photo, render_size)
         format_name, _ = MEDIA_TYPES[output_format]
         options = {"quality": 95} if format_name in ("JPEG", "WEBP") else {}
         return encode_photo(photo, result, format_name, **options)
