@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from rechroma import __version__
-from rechroma.errors import RechromaError
+from rechroma.errors import InvalidOptionError, RechromaError
 from rechroma.images import FORMATS, PHOTO_SUFFIXES
 
 if TYPE_CHECKING:
@@ -91,6 +91,21 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     colorize.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
     colorize.add_argument("--max-pixels", type=int, default=None, help="refuse larger images")
+    colorize.add_argument(
+        "--vividness",
+        type=float,
+        default=1.0,
+        help="chroma multiplier: 0 gray, 1 as predicted (default), up to 4",
+    )
+    colorize.add_argument(
+        "--jobs", "-j", type=int, default=1, help="worker processes for folders (default 1)"
+    )
+    colorize.add_argument(
+        "--failures",
+        type=Path,
+        default=None,
+        help="write failed inputs here as TSV (default: OUT/rechroma-failures.tsv for folders)",
+    )
     colorize.set_defaults(func=_cmd_colorize)
 
     prepare = sub.add_parser("prepare", help="pack a folder of photos into training shards")
@@ -186,40 +201,45 @@ def _load_colorizer(args: argparse.Namespace) -> Colorizer:
 
 
 def _cmd_colorize(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from rechroma.batch import BatchOptions, colorize_many
     from rechroma.images import DEFAULT_MAX_PIXELS
 
-    jobs = _colorize_jobs(args.input, args.output, args.format)
-    colorizer = _load_colorizer(args)
-    done = skipped = 0
-    failed: list[tuple[Path, str]] = []
-    show_progress = len(jobs) > 1 and not args.quiet and sys.stderr.isatty()
-    for src, dst in tqdm(jobs, desc="colorize", unit="photo", disable=not show_progress):
-        if dst.exists() and not args.overwrite:
-            skipped += 1
-            continue
-        try:
-            colorizer.colorize_file(
-                src, dst, quality=args.quality, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS
-            )
-        except RechromaError as exc:
-            failed.append((src, str(exc)))
-            print(f"rechroma: failed: {exc}", file=sys.stderr)
-            continue
-        except OSError as exc:
-            failed.append((src, str(exc)))
-            print(f"rechroma: failed: {src}: {exc}", file=sys.stderr)
-            continue
-        done += 1
-        print(dst)
-    if len(jobs) > 1 or skipped:
-        print(
-            f"rechroma: {done} done, {skipped} skipped (exist; --overwrite redoes them), "
-            f"{len(failed)} failed",
-            file=sys.stderr,
-        )
-    return EXIT_FAILED if failed else EXIT_OK
+    if args.jobs < 1:
+        raise InvalidOptionError(f"--jobs must be at least 1, got {args.jobs}")
+    pairs = _colorize_jobs(args.input, args.output, args.format)
+    options = BatchOptions(
+        weights=args.weights,
+        render_size=args.render_size,
+        vividness=args.vividness,
+        quality=args.quality,
+        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+        threads=args.threads,
+    )
+    report = colorize_many(
+        pairs,
+        options,
+        jobs=min(args.jobs, max(1, len(pairs))),
+        overwrite=args.overwrite,
+        progress=len(pairs) > 1 and not args.quiet and sys.stderr.isatty(),
+        on_done=lambda dst: print(dst, flush=True),
+        on_failed=lambda _src, message: print(f"rechroma: failed: {message}", file=sys.stderr),
+    )
+    failures_file = args.failures or (
+        Path(args.output) / "rechroma-failures.tsv" if args.input.is_dir() else None
+    )
+    if failures_file is not None:
+        if report.failed:
+            report.write_failures(failures_file)
+        elif args.failures is None:
+            failures_file.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
+    if len(pairs) > 1 or report.skipped:
+        summary = report.summary()
+        if report.skipped:
+            summary += "; --overwrite redoes skipped files"
+        if report.failed and failures_file is not None:
+            summary += f"; failures listed in {failures_file}"
+        print(f"rechroma: {summary}", file=sys.stderr)
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
 def _colorize_jobs(src: Path, out: str, fmt: str | None) -> list[tuple[Path, Path]]:

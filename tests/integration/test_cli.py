@@ -90,6 +90,10 @@ def test_folder_mirrors_tree_skips_existing_and_survives_bad_files(photos_val, t
     assert (out / "portrait.tif").is_file()
     assert "broken.jpg" in first.stderr and "2 done" in first.stderr
 
+    failures = (out / "rechroma-failures.tsv").read_text().splitlines()
+    assert failures[0] == "path\treason\tmessage" and len(failures) == 2
+    assert failures[1].startswith(str(src / "family" / "broken.jpg") + "\tunreadable\t")
+
     rechroma("colorize", str(src), str(out), "--format", "webp")
     assert (out / "portrait.webp").is_file()
     rerun = rechroma("colorize", str(src), str(out))
@@ -142,3 +146,44 @@ def test_train_command_with_overrides(tiny_config, shard_dir, tmp_path) -> None:
     assert checkpoint.endswith("step_0000002.safetensors")
     bad = rechroma("train", "--set", "train.stepz=2", "--run-dir", str(tmp_path / "x"))
     assert bad.returncode == 3 and "stepz" in bad.stderr
+
+
+def test_worker_processes_share_a_batch_and_report_every_failure(photos_val, tmp_path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    photos = sorted(photos_val.glob("*.JPEG"))[:6]
+    for index, photo in enumerate(photos):
+        Image.open(photo).convert("L").resize((160, 120)).save(src / f"p{index}.jpg")
+    (src / "notes.png").write_text("not a photo at all")
+    (src / "cut.jpg").write_bytes((src / "p0.jpg").read_bytes()[:700])
+    out, failures = tmp_path / "out", tmp_path / "failed.tsv"
+
+    result = rechroma("colorize", str(src), str(out), "--jobs", "2", "--failures", str(failures))
+    assert result.returncode == 1
+    assert sorted(p.name for p in out.iterdir()) == [f"p{i}.jpg" for i in range(6)]
+    assert sorted(result.stdout.split()) == sorted(str(out / f"p{i}.jpg") for i in range(6))
+    assert "6 done, 0 skipped (output exists), 2 failed" in result.stderr
+    assert "1 not a supported image" in result.stderr and "1 unreadable" in result.stderr
+    listed = {line.split("\t")[0] for line in failures.read_text().splitlines()[1:]}
+    assert listed == {str(src / "notes.png"), str(src / "cut.jpg")}
+
+
+@pytest.mark.parametrize("vividness", ["0", "2.5"])
+def test_vividness_scales_colour(real_photo, tmp_path, vividness) -> None:
+    src = tmp_path / "gray.png"
+    Image.open(real_photo).convert("L").resize((200, 150)).save(src)
+    outputs = {}
+    for value in ("1", vividness):
+        dst = tmp_path / f"v{value}.png"
+        rechroma("colorize", str(src), str(dst), "--vividness", value, check=True)
+        rgb = np.asarray(Image.open(dst).convert("RGB"), dtype=int)
+        outputs[value] = (rgb.max(axis=2) - rgb.min(axis=2)).mean()  # mean chroma
+    if vividness == "0":
+        assert outputs["0"] <= 1.0  # gray: R = G = B up to rounding
+    else:
+        assert outputs[vividness] > 1.8 * outputs["1"]
+
+
+def test_out_of_range_vividness_is_refused(real_photo, tmp_path) -> None:
+    result = rechroma("colorize", str(real_photo), str(tmp_path / "o.png"), "--vividness", "9")
+    assert result.returncode == 1 and "vividness 9" in result.stderr
