@@ -169,7 +169,9 @@ def _to_photo(image: Image.Image) -> Photo:
     icc_profile = image.info.get("icc_profile")
     image = ImageOps.exif_transpose(image)
     alpha = None
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    # Transparency is an alpha band (RGBA, LA, PA) or, in GIF and PNG, one colour or
+    # gray level marked transparent in the file's info.
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         alpha = rgba.getchannel("A")
         image = rgba.convert("RGB")

@@ -81,7 +81,7 @@ def guided_coefficients(
     kernel = 2 * radius + 1
 
     def mean(x: torch.Tensor) -> torch.Tensor:
-        return box_blur(x[None], (kernel, kernel), border_type="reflect")[0]
+        return box_blur(x[None], (kernel, kernel), border_type="replicate")[0]
 
     mean_i = mean(guide)
     mean_p = mean(target)
