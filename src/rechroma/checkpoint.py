@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from torch import nn
 
 from rechroma import __version__
 from rechroma.errors import CheckpointError
-from rechroma.models import build_generator
+from rechroma.models import build_generator, build_model
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,17 @@ def load_generator(
     path: Path, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, CheckpointInfo]:
     """Build the generator a weights file names and load it strictly, in eval mode."""
+    return load_model(path, device, build=build_generator)
+
+
+def load_model(
+    path: Path,
+    device: str | torch.device = "cpu",
+    build: Callable[..., nn.Module] = build_model,
+) -> tuple[nn.Module, CheckpointInfo]:
+    """Build any registered network a weights file names and load it strictly, in eval mode."""
     info = read_info(path)
-    model = build_generator(info.model_name, **info.model_kwargs)
+    model = build(info.model_name, **info.model_kwargs)
     try:
         state = load_file(str(path), device=str(device))
         model.load_state_dict(state, strict=True)

@@ -69,6 +69,22 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(func=_cmd_train)
 
+    pretrain = sub.add_parser(
+        "pretrain",
+        help="pretrain a classifier on the shards' class labels (encoder init, perceptual loss)",
+    )
+    pretrain.add_argument("--config", type=Path, help="TOML file; code defaults otherwise")
+    pretrain.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value, e.g. --set classifier.input=rgb (repeatable)",
+    )
+    pretrain.add_argument("--run-dir", type=Path, default=Path("runs/pretrain"))
+    pretrain.set_defaults(func=_cmd_pretrain)
+
     colorize = sub.add_parser(
         "colorize",
         help="colorize a photo or a folder of photos",
@@ -388,6 +404,25 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings, colorizer=_load_colorizer(args))
     print(f"rechroma: serving on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return EXIT_OK
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from rechroma.config import PretrainConfig, load_config
+    from rechroma.pretrain import pretrain
+
+    cfg = load_config(args.config, args.overrides, cls=PretrainConfig)
+    result = pretrain(cfg, args.run_dir, progress=not args.quiet)
+    print(
+        json.dumps(
+            {
+                "weights": str(result.weights),
+                "top1": result.top1,
+                "top5": result.top5,
+                "test_images": result.test_images,
+            }
+        )
+    )
     return EXIT_OK
 
 

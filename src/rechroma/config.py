@@ -31,6 +31,9 @@ class DataConfig:
     # The last `test_shards` training shards are held out as a test split.
     test_shards: int = 0
     crop_size: int = 64
+    # Multi-scale training: each batch is resized to one of these sizes (empty: crop_size
+    # only). Crops are cut at crop_size, so it should be the largest.
+    crop_sizes: tuple[int, ...] = ()
     min_crop_scale: float = 0.5
     shuffle_buffer: int = 2000
     workers: int = 1
@@ -78,6 +81,46 @@ class TrainConfig:
     log_every: int = 25
     ckpt_every: int = 500
     val_batches: int = 8
+    # Exponential moving average of the generator's weights; checkpoints hold the EMA.
+    # 0 turns it off.
+    ema_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the generator's losses (0 turns one off) beside the pixel loss."""
+
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 0.0
+    # RGB classifier weights for the perceptual loss (`rechroma pretrain`, input "rgb").
+    perceptual_classifier: str = ""
+    perceptual_levels: int = 3
+    colorfulness_weight: float = 0.0
+    adversarial_weight: float = 0.0
+    # Step at which the adversarial phase starts: before it, G learns without a GAN
+    # (DeOldify's NoGAN lesson: a GAN on an untrained G mostly learns artefacts).
+    adversarial_start: int = 0
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """The PatchGAN discriminator and its optimizer (Adam, betas 0 and 0.9)."""
+
+    width: int = 32
+    layers: int = 3
+    lr: float = 2e-4
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """Where the generator's weights start; empty strings mean random initialisation."""
+
+    # A generator's weights to fine-tune (a shipped model or a checkpoint).
+    generator: str = ""
+    # A classifier pretrained on L (`rechroma pretrain`) whose encoder becomes G's.
+    encoder: str = ""
+    # Keep the pretrained encoder fixed for this many steps while the decoder catches up.
+    freeze_encoder_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +131,31 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """What a pretrained classifier sees and how it is regularized."""
+
+    # "l": the colorizer's own input (its encoder is pretrained this way);
+    # "rgb": colour photos (features for the perceptual loss).
+    input: str = "l"
+    label_smoothing: float = 0.1
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """A classifier pretraining run on the class labels in the shard keys."""
+
+    data: DataConfig = field(default_factory=lambda: DataConfig(test_shards=1))
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(loss="cross_entropy"))
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -112,8 +180,13 @@ def load_config(
     path: str | Path | None = None,
     overrides: list[str] | None = None,
     base: dict[str, Any] | None = None,
-) -> Config:
-    """Defaults, then `base` (a saved run's config), then the TOML file, then overrides."""
+    cls: type = Config,
+) -> Any:
+    """Defaults, then `base` (a saved run's config), then the TOML file, then overrides.
+
+    `cls` is the top-level config dataclass: `Config` for colorizers, `PretrainConfig`
+    for classifier pretraining.
+    """
     values: dict[str, Any] = json.loads(json.dumps(base or {}))
     if path is not None:
         try:
@@ -131,7 +204,7 @@ def load_config(
             if not isinstance(node, dict):
                 raise ConfigError(f"override {override!r}: {part!r} is not a section")
         node[leaf] = _parse_scalar(raw.strip())
-    return config_from_dict(Config, values)
+    return config_from_dict(cls, values)
 
 
 def _deep_update(target: dict[str, Any], updates: dict[str, Any]) -> None:

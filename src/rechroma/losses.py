@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from rechroma.errors import ConfigError
@@ -30,3 +31,64 @@ def pixel_loss(pred_ab: torch.Tensor, target_ab: torch.Tensor, kind: str = "hube
     if kind == "mse":
         return F.mse_loss(pred_ab, target_ab)
     raise ConfigError(f"unknown pixel loss {kind!r}; choose one of {PIXEL_LOSSES}")
+
+
+def colorfulness_loss(rgb: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """DDColor's colourfulness loss, 1 - CF / 100, averaged over the batch.
+
+    Counters the washed-out average colour that pixel losses settle on when hue is
+    uncertain. CF is Hasler & Suesstrunk's, on sRGB in 0..255 (as the metric).
+
+    Args:
+        rgb: `(B, 3, H, W)` sRGB in [0, 1], differentiable.
+    """
+    x = rgb * 255.0
+    rg = (x[:, 0] - x[:, 1]).abs().flatten(1)
+    yb = (0.5 * (x[:, 0] + x[:, 1]) - x[:, 2]).abs().flatten(1)
+    std = torch.sqrt(rg.var(dim=1, unbiased=False) + yb.var(dim=1, unbiased=False) + eps)
+    mean = torch.sqrt(rg.mean(dim=1) ** 2 + yb.mean(dim=1) ** 2 + eps)
+    return (1.0 - (std + 0.3 * mean) / 100.0).mean()
+
+
+class PerceptualLoss(nn.Module):
+    """L1 between an RGB classifier's features of the prediction and of the truth.
+
+    Our own classifier, pretrained on Tiny ImageNet in colour, plays VGG's role: its
+    features differ when a colour is implausible for the object (a green face), which a
+    pixel loss on ab alone does not see. Frozen; levels 1..`levels` (strides 2, 4, ...).
+    """
+
+    def __init__(self, classifier: nn.Module, levels: int = 3) -> None:
+        super().__init__()
+        if getattr(classifier, "in_channels", 3) != 3:
+            raise ConfigError("the perceptual loss needs a classifier trained on RGB input")
+        self.classifier = classifier.eval()
+        self.classifier.requires_grad_(False)
+        self.levels = levels
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        """Stay in eval mode: batch-norm statistics are the pretrained ones."""
+        super().train(mode)
+        self.classifier.eval()
+        return self
+
+    def forward(self, pred_rgb: torch.Tensor, true_rgb: torch.Tensor) -> torch.Tensor:
+        """`(B, 3, H, W)` sRGB in [0, 1] each -> scalar loss."""
+        pred_features = self.classifier.features(pred_rgb * 2.0 - 1.0)
+        with torch.no_grad():
+            true_features = self.classifier.features(true_rgb * 2.0 - 1.0)
+        levels = range(1, min(self.levels, len(pred_features) - 1) + 1)
+        total = pred_rgb.new_zeros(())
+        for level in levels:
+            total = total + F.l1_loss(pred_features[level], true_features[level])
+        return total / len(levels)
+
+
+def discriminator_hinge_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss for the discriminator (SAGAN, BigGAN): real above +1, fake below -1."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def generator_hinge_loss(fake: torch.Tensor) -> torch.Tensor:
+    """The generator raises the discriminator's score of its output."""
+    return -fake.mean()

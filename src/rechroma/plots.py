@@ -7,6 +7,15 @@ from pathlib import Path
 
 from rechroma.errors import DataError
 
+# Loss terms a run may log beside its total, with their legend labels.
+COMPONENTS = {
+    "pixel": "pixel (Huber on ab)",
+    "perceptual": "perceptual",
+    "colorfulness": "colourfulness (1 - CF/100)",
+    "g_adv": "G adversarial",
+    "d_loss": "D hinge",
+}
+
 
 def read_log(run_dir: Path) -> list[dict[str, object]]:
     """The records of a run's `log.jsonl`."""
@@ -29,13 +38,24 @@ def plot_training_log(run_dir: Path, out: Path | None = None) -> Path:
     if not train:
         raise DataError(f"{run_dir}/log.jsonl has no training records")
     out = out or run_dir / "curves.png"
-    figure, (loss_ax, lr_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    parts = [key for key in COMPONENTS if any(key in r for r in train)]
+    columns = 3 if parts else 2
+    figure, axes = plt.subplots(1, columns, figsize=(5.5 * columns, 4))
+    loss_ax, lr_ax = axes[0], axes[-1]
     loss_ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train (smoothed)")
     if val:
         loss_ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="val")
-    loss_ax.set(xlabel="step", ylabel="pixel loss", title=f"loss: {run_dir.name}", yscale="log")
+    loss_ax.set(xlabel="step", ylabel="loss", title=f"loss: {run_dir.name}", yscale="log")
     loss_ax.grid(alpha=0.3)
     loss_ax.legend()
+    if parts:
+        part_ax = axes[1]
+        for key in parts:
+            points = [(r["step"], r[key]) for r in train if key in r]
+            part_ax.plot(*zip(*points, strict=True), label=COMPONENTS[key])
+        part_ax.set(xlabel="step", ylabel="value (smoothed)", title="loss terms")
+        part_ax.grid(alpha=0.3)
+        part_ax.legend()
     lr_ax.plot([r["step"] for r in train], [r["lr"] for r in train])
     lr_ax.set(xlabel="step", ylabel="learning rate", title="schedule")
     lr_ax.grid(alpha=0.3)

@@ -14,22 +14,31 @@ import logging
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from rechroma.checkpoint import load_generator, save_weights
+from rechroma.checkpoint import load_generator, load_model, save_weights
 from rechroma.color import l_ab_to_rgb
 from rechroma.config import Config, OptimConfig, config_from_dict, config_to_dict
 from rechroma.data import Sample, ShardDataset, build_class_index, expand_shards, split_shards
-from rechroma.errors import CheckpointError, DataError
-from rechroma.losses import pixel_loss
-from rechroma.models import build_generator
+from rechroma.errors import CheckpointError, ConfigError, DataError
+from rechroma.losses import (
+    PerceptualLoss,
+    colorfulness_loss,
+    discriminator_hinge_loss,
+    generator_hinge_loss,
+    pixel_loss,
+)
+from rechroma.models import build_generator, build_model
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +83,12 @@ def load_run_config(run_dir: Path) -> Config:
 def train(cfg: Config, run_dir: Path, resume: bool = False, progress: bool = True) -> Path:
     """Train a generator per `cfg` in `run_dir` and return the final checkpoint's path.
 
-    With `resume`, weights, optimizer state and step come from the newest checkpoint in
+    Losses: the pixel loss, plus (when their weights are non-zero) the perceptual loss
+    from a pretrained RGB classifier, the colourfulness loss, and from
+    `loss.adversarial_start` on, a PatchGAN's hinge loss. With `train.ema_decay`, the
+    checkpoints hold an exponential moving average of the generator's weights.
+
+    With `resume`, weights, optimizer states and step come from the newest checkpoint in
     `run_dir`; the data stream is reseeded with the step so it does not replay.
     """
     torch.manual_seed(cfg.train.seed)
@@ -83,72 +97,194 @@ def train(cfg: Config, run_dir: Path, resume: bool = False, progress: bool = Tru
     run_dir.mkdir(parents=True, exist_ok=True)
 
     model = build_generator(cfg.model.name, **cfg.model.kwargs()).to(device)
+    _initialise(model, cfg, device)
     optimizer = torch.optim.AdamW(
         model.parameters(),
         lr=cfg.optim.lr,
         betas=(cfg.optim.beta1, cfg.optim.beta2),
         weight_decay=cfg.optim.weight_decay,
     )
+    parts = _Parts.build(cfg, model, device)
     start_step = 0
     if resume:
-        start_step = _restore(run_dir, model, optimizer, device)
+        start_step = _restore(run_dir, model, optimizer, parts, device)
     (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
 
     train_shards, val_shards = _resolve_shards(cfg)
     class_index = build_class_index(train_shards)
     batches = _train_batches(cfg, train_shards, class_index, seed=cfg.train.seed + start_step)
     val_loader = _val_loader(cfg, val_shards) if val_shards else None
+    sizes = list(cfg.data.crop_sizes) or [cfg.data.crop_size]
+    size_rng = np.random.default_rng([cfg.train.seed, start_step])
 
     log_path = run_dir / "log.jsonl"
     model.train()
     bar = tqdm(
         total=cfg.train.steps, initial=start_step, desc="train", unit="step", disable=not progress
     )
-    smoothed: float | None = None
+    smoothed: dict[str, float] = {}
     started = time.perf_counter()
     last_path = checkpoint_path(run_dir, start_step)
-    use_bf16 = device.type == "cuda"
     for step in range(start_step, cfg.train.steps):
         lr = get_lr(step, cfg.train.steps, cfg.optim)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch: Sample = next(batches)
-        l_in = batch.lightness.to(device, non_blocking=True)
-        ab = batch.ab.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            pred = model(l_in)
-        loss = pixel_loss(pred.float(), ab, cfg.train.loss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
-
-        value = loss.item()
-        smoothed = value if smoothed is None else 0.98 * smoothed + 0.02 * value
+        if cfg.init.freeze_encoder_steps:
+            model.encoder.requires_grad_(step >= cfg.init.freeze_encoder_steps)
+        batch = _resize_batch(next(batches), int(size_rng.choice(sizes)), device)
+        losses = _train_step(model, optimizer, parts, batch, cfg, step)
+        for key, value in losses.items():
+            previous = smoothed.get(key)
+            smoothed[key] = value if previous is None else 0.98 * previous + 0.02 * value
         bar.update(1)
-        bar.set_postfix(loss=f"{smoothed:.4f}", lr=f"{lr:.2e}")
+        bar.set_postfix(loss=f"{smoothed['loss']:.4f}", lr=f"{lr:.2e}")
         done = step + 1
         if done % cfg.train.log_every == 0 or done == cfg.train.steps:
-            _log(
+            append_log(
                 log_path,
                 kind="train",
                 step=done,
-                loss=smoothed,
+                **smoothed,
                 lr=lr,
                 images=done * cfg.train.batch_size,
                 elapsed_s=round(time.perf_counter() - started, 1),
             )
         if done % cfg.train.ckpt_every == 0 or done == cfg.train.steps:
-            last_path = _save(run_dir, model, optimizer, cfg, done)
+            shipped = parts.shipped(model)
+            last_path = _save(run_dir, shipped, model, optimizer, parts, cfg, done)
             if val_loader is not None:
-                val_loss = _validate(model, val_loader, cfg, device, run_dir, done)
-                _log(log_path, kind="val", step=done, val_loss=val_loss)
+                val_loss = _validate(shipped, val_loader, cfg, device, run_dir, done)
+                append_log(log_path, kind="val", step=done, val_loss=val_loss)
                 logger.info("step %d: val loss %.4f -> %s", done, val_loss, last_path)
     bar.close()
     if start_step >= cfg.train.steps:
         last_path = latest_checkpoint(run_dir) or last_path
     return last_path
+
+
+@dataclass
+class _Parts:
+    """What a run trains or uses beside the generator; None where the config turns it off."""
+
+    perceptual: PerceptualLoss | None = None
+    discriminator: nn.Module | None = None
+    d_optimizer: torch.optim.Optimizer | None = None
+    ema: AveragedModel | None = None
+
+    @classmethod
+    def build(cls, cfg: Config, model: nn.Module, device: torch.device) -> _Parts:
+        parts = cls()
+        if cfg.loss.perceptual_weight > 0:
+            if not cfg.loss.perceptual_classifier:
+                raise ConfigError("loss.perceptual_weight > 0 needs loss.perceptual_classifier")
+            classifier, _ = load_model(Path(cfg.loss.perceptual_classifier), device)
+            parts.perceptual = PerceptualLoss(classifier, cfg.loss.perceptual_levels).to(device)
+        if cfg.loss.adversarial_weight > 0:
+            parts.discriminator = build_model(
+                "patchgan", width=cfg.discriminator.width, layers=cfg.discriminator.layers
+            ).to(device)
+            parts.d_optimizer = torch.optim.Adam(
+                parts.discriminator.parameters(), lr=cfg.discriminator.lr, betas=(0.0, 0.9)
+            )
+        if cfg.train.ema_decay > 0:
+            parts.ema = AveragedModel(
+                model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True
+            )
+        return parts
+
+    def shipped(self, model: nn.Module) -> nn.Module:
+        """The weights a checkpoint holds: the EMA when there is one."""
+        return self.ema.module if self.ema is not None else model
+
+
+def _initialise(model: nn.Module, cfg: Config, device: torch.device) -> None:
+    """Start from a generator's weights, and/or a pretrained classifier's encoder."""
+    if cfg.init.generator:
+        loaded, _ = load_generator(Path(cfg.init.generator), device)
+        model.load_state_dict(loaded.state_dict(), strict=True)
+        logger.info("generator initialised from %s", cfg.init.generator)
+    if cfg.init.encoder:
+        classifier, _ = load_model(Path(cfg.init.encoder), device)
+        if getattr(classifier, "in_channels", None) != 1:
+            raise ConfigError(f"{cfg.init.encoder}: the encoder must be pretrained on L input")
+        try:
+            model.encoder.load_state_dict(classifier.encoder.state_dict(), strict=True)
+        except RuntimeError as exc:
+            raise ConfigError(
+                f"{cfg.init.encoder}: its encoder does not fit model {cfg.model}: {exc}"
+            ) from exc
+        logger.info("encoder initialised from %s", cfg.init.encoder)
+
+
+def _resize_batch(batch: Sample, size: int, device: torch.device) -> Sample:
+    """Move a batch to `device`, resized to `size` (multi-scale training)."""
+
+    def fit(x: torch.Tensor) -> torch.Tensor:
+        x = x.to(device, non_blocking=True)
+        if x.shape[-1] == size and x.shape[-2] == size:
+            return x
+        return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+
+    return Sample(fit(batch.lightness), fit(batch.ab), batch.label, fit(batch.clean_lightness))
+
+
+def _train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    parts: _Parts,
+    batch: Sample,
+    cfg: Config,
+    step: int,
+) -> dict[str, float]:
+    """One discriminator update (in the adversarial phase), then one generator update."""
+    device = batch.ab.device
+    use_bf16 = device.type == "cuda"
+    adversarial = parts.discriminator is not None and step >= cfg.loss.adversarial_start
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        pred = model(batch.lightness)
+    pred = pred.float()
+    losses: dict[str, float] = {}
+
+    if adversarial:
+        assert parts.discriminator is not None and parts.d_optimizer is not None
+        real = parts.discriminator(batch.clean_lightness, batch.ab)
+        fake = parts.discriminator(batch.clean_lightness, pred.detach())
+        d_loss = discriminator_hinge_loss(real, fake)
+        parts.d_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        parts.d_optimizer.step()
+        losses["d_loss"] = d_loss.item()
+
+    pixel = pixel_loss(pred, batch.ab, cfg.train.loss)
+    total = cfg.loss.pixel_weight * pixel
+    losses["pixel"] = pixel.item()
+    if parts.perceptual is not None or cfg.loss.colorfulness_weight > 0:
+        # Colour images with the true lightness: these losses judge the colours only.
+        pred_rgb = l_ab_to_rgb(batch.clean_lightness, pred)
+        if parts.perceptual is not None:
+            true_rgb = l_ab_to_rgb(batch.clean_lightness, batch.ab)
+            perceptual = parts.perceptual(pred_rgb, true_rgb)
+            total = total + cfg.loss.perceptual_weight * perceptual
+            losses["perceptual"] = perceptual.item()
+        if cfg.loss.colorfulness_weight > 0:
+            colourful = colorfulness_loss(pred_rgb)
+            total = total + cfg.loss.colorfulness_weight * colourful
+            losses["colorfulness"] = colourful.item()
+    if adversarial:
+        assert parts.discriminator is not None
+        g_adv = generator_hinge_loss(parts.discriminator(batch.clean_lightness, pred))
+        total = total + cfg.loss.adversarial_weight * g_adv
+        losses["g_adv"] = g_adv.item()
+
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    if cfg.optim.grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+    optimizer.step()
+    if parts.ema is not None:
+        parts.ema.update_parameters(model)
+    losses["loss"] = total.item()
+    return losses
 
 
 def _resolve_shards(cfg: Config) -> tuple[list[Path], list[Path]]:
@@ -224,35 +360,59 @@ def _save_sample_grid(path: Path, l_in: torch.Tensor, pred: torch.Tensor, ab: to
 
 
 def _save(
-    run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, cfg: Config, step: int
+    run_dir: Path,
+    shipped: nn.Module,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    parts: _Parts,
+    cfg: Config,
+    step: int,
 ) -> Path:
     path = checkpoint_path(run_dir, step)
-    save_weights(path, model, cfg.model.name, cfg.model.kwargs(), step, config_to_dict(cfg))
+    save_weights(path, shipped, cfg.model.name, cfg.model.kwargs(), step, config_to_dict(cfg))
     # The same description, readable without safetensors: step, model and resolved config.
     sidecar = {"step": step, "model": cfg.model.name, "config": config_to_dict(cfg)}
     path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))
-    torch.save({"optimizer": optimizer.state_dict(), "step": step}, path.with_suffix(".optim.pt"))
+    state: dict[str, object] = {"optimizer": optimizer.state_dict(), "step": step}
+    if parts.ema is not None:
+        state["generator"] = model.state_dict()  # the raw weights; the checkpoint has the EMA
+    if parts.discriminator is not None and parts.d_optimizer is not None:
+        state["discriminator"] = parts.discriminator.state_dict()
+        state["d_optimizer"] = parts.d_optimizer.state_dict()
+    torch.save(state, path.with_suffix(".optim.pt"))
     return path
 
 
 def _restore(
-    run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device
+    run_dir: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    parts: _Parts,
+    device: torch.device,
 ) -> int:
     path = latest_checkpoint(run_dir)
     if path is None:
         raise CheckpointError(f"nothing to resume: no checkpoints in {run_dir / CHECKPOINT_DIR}")
     loaded, info = load_generator(path, device)
     model.load_state_dict(loaded.state_dict(), strict=True)
+    if parts.ema is not None:
+        parts.ema.module.load_state_dict(loaded.state_dict(), strict=True)
     optim_path = path.with_suffix(".optim.pt")
     if optim_path.is_file():
         state = torch.load(optim_path, map_location=device, weights_only=True)
         optimizer.load_state_dict(state["optimizer"])
+        if "generator" in state:
+            model.load_state_dict(state["generator"], strict=True)
+        if parts.discriminator is not None and "discriminator" in state:
+            parts.discriminator.load_state_dict(state["discriminator"], strict=True)
+            assert parts.d_optimizer is not None
+            parts.d_optimizer.load_state_dict(state["d_optimizer"])
     else:
         logger.warning("no optimizer state beside %s; resuming with a fresh optimizer", path)
     logger.info("resuming from %s at step %d", path, info.step)
     return info.step
 
 
-def _log(path: Path, **record: object) -> None:
+def append_log(path: Path, **record: object) -> None:
     with path.open("a") as handle:
         handle.write(json.dumps(record) + "\n")

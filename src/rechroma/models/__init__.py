@@ -7,9 +7,16 @@ from collections.abc import Callable
 from torch import nn
 
 from rechroma.errors import ConfigError
+from rechroma.models.classifier import Classifier
+from rechroma.models.patchgan import PatchDiscriminator
 from rechroma.models.unet import UNet
 
 _GENERATORS: dict[str, Callable[..., nn.Module]] = {"unet": UNet}
+# Networks that help training (pretraining, perceptual loss, adversary) but never colorize.
+_AUXILIARY: dict[str, Callable[..., nn.Module]] = {
+    "classifier": Classifier,
+    "patchgan": PatchDiscriminator,
+}
 
 
 def list_generators() -> list[str]:
@@ -23,4 +30,13 @@ def build_generator(name: str, **kwargs: object) -> nn.Module:
         factory = _GENERATORS[name]
     except KeyError:
         raise ConfigError(f"unknown model {name!r}; choose one of {list_generators()}") from None
+    return factory(**kwargs)
+
+
+def build_model(name: str, **kwargs: object) -> nn.Module:
+    """Build any registered network, generator or auxiliary, by name."""
+    factory = _GENERATORS.get(name) or _AUXILIARY.get(name)
+    if factory is None:
+        known = sorted(_GENERATORS) + sorted(_AUXILIARY)
+        raise ConfigError(f"unknown model {name!r}; choose one of {known}")
     return factory(**kwargs)

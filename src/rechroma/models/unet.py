@@ -22,11 +22,18 @@ class UNetEncoder(nn.Module):
     Kept separate from the decoder so it can be pretrained as a classifier.
     """
 
-    def __init__(self, width: int, depth: int, max_channels: int, global_context: bool) -> None:
+    def __init__(
+        self,
+        width: int,
+        depth: int,
+        max_channels: int,
+        global_context: bool,
+        in_channels: int = 1,
+    ) -> None:
         super().__init__()
         self.channels = level_channels(width, depth, max_channels)
         first = self.channels[0]
-        self.stem = nn.Sequential(ConvNormAct(1, first), ConvNormAct(first, first))
+        self.stem = nn.Sequential(ConvNormAct(in_channels, first), ConvNormAct(first, first))
         self.downs = nn.ModuleList(
             ResBlock(c_in, c_out, stride=2) for c_in, c_out in itertools.pairwise(self.channels)
         )
@@ -35,7 +42,7 @@ class UNetEncoder(nn.Module):
         )
 
     def forward(self, l_norm: torch.Tensor) -> list[torch.Tensor]:
-        """`(B, 1, H, W)` L in [-1, 1] -> features, finest first; level i at stride 2**i."""
+        """`(B, C, H, W)` L or RGB in [-1, 1] -> features, finest first; level i at stride 2**i."""
         features = [self.stem(l_norm)]
         for down in self.downs:
             features.append(down(features[-1]))

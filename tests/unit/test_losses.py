@@ -1,0 +1,62 @@
+"""Losses: values against their definitions, and gradients that point the right way."""
+
+import pytest
+import torch
+
+from rechroma.losses import (
+    PerceptualLoss,
+    colorfulness_loss,
+    discriminator_hinge_loss,
+    generator_hinge_loss,
+    pixel_loss,
+)
+from rechroma.metrics import colorfulness
+from rechroma.models import build_model
+
+
+def test_colorfulness_loss_is_one_minus_the_metric_over_100() -> None:
+    torch.manual_seed(0)
+    rgb = torch.rand(3, 3, 16, 16)
+    expected = (1 - colorfulness(rgb * 255) / 100).mean()
+    torch.testing.assert_close(colorfulness_loss(rgb), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_colorfulness_loss_pushes_gray_towards_colour() -> None:
+    gray = torch.full((1, 3, 8, 8), 0.5, requires_grad=True)
+    colorfulness_loss(gray + torch.randn(1, 3, 8, 8) * 1e-3).backward()
+    assert torch.isfinite(gray.grad).all() and gray.grad.abs().sum() > 0
+
+
+def test_hinge_losses() -> None:
+    confident = discriminator_hinge_loss(torch.full((4,), 2.0), torch.full((4,), -2.0))
+    assert confident.item() == 0.0  # beyond the margins: nothing to learn
+    fooled = discriminator_hinge_loss(torch.full((4,), -1.0), torch.full((4,), 1.0))
+    assert fooled.item() == pytest.approx(4.0)
+    assert generator_hinge_loss(torch.tensor([1.0, 3.0])).item() == -2.0
+
+
+def test_patch_discriminator_scores_patches() -> None:
+    disc = build_model("patchgan", width=8, layers=3)
+    scores = disc(torch.zeros(2, 1, 64, 48), torch.zeros(2, 2, 64, 48))
+    assert scores.shape == (2, 1, 8, 6)
+    names = [name for name, _ in disc.named_parameters()]
+    assert any("parametrizations.weight" in name for name in names)  # spectral norm
+
+
+def test_perceptual_loss_is_zero_for_the_truth_and_frozen() -> None:
+    classifier = build_model("classifier", num_classes=5, in_channels=3, width=8, depth=3)
+    loss = PerceptualLoss(classifier, levels=2)
+    loss.train()
+    assert not classifier.training
+    rgb = torch.rand(2, 3, 32, 32)
+    assert loss(rgb, rgb).item() == 0.0
+    pred = torch.rand(2, 3, 32, 32, requires_grad=True)
+    loss(pred, rgb).backward()
+    assert pred.grad is not None and all(p.grad is None for p in classifier.parameters())
+
+
+def test_pixel_loss_rejects_unknown_kinds() -> None:
+    from rechroma.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        pixel_loss(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, 2), "l7")
