@@ -86,7 +86,8 @@ def child_colorize(path: Path, repeats: int, threads: int, render_size: int | No
         photo = open_photo(path)
         stages["decode"] = time.perf_counter() - start
         prediction = colorizer.predict(photo, timings=stages)
-        result = colorizer.render(prediction, timings=stages)
+        mode = "YCbCr" if format_name == "JPEG" else "RGB"  # as colorize_file does
+        result = colorizer.render(prediction, timings=stages, mode=mode)
         tick = time.perf_counter()
         encode_photo(photo, result, format_name, **options)
         stages["encode"] = time.perf_counter() - tick

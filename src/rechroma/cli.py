@@ -182,6 +182,16 @@ def _build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--cache-dir", type=Path, default=None, help="default ~/.cache/rechroma")
     fetch.set_defaults(func=_cmd_fetch_weights)
 
+    export = sub.add_parser(
+        "export-onnx",
+        help="export the model to ONNX (checked against PyTorch when onnxruntime is installed)",
+    )
+    export.add_argument("out", type=Path, metavar="OUT.onnx")
+    export.add_argument(
+        "--weights", "--model", type=Path, default=None, help="weights file (the shipped one)"
+    )
+    export.set_defaults(func=_cmd_export_onnx)
+
     plot = sub.add_parser("plot-log", help="draw a training run's loss curves to PNG")
     plot.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     plot.add_argument("--out", type=Path, default=None, help="PNG path (RUN_DIR/curves.png)")
@@ -384,6 +394,23 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
 
         path = fetch(remote, args.cache_dir, progress=progress)
     print(path)
+    return EXIT_OK
+
+
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from rechroma.inference import DEFAULT_WEIGHTS
+    from rechroma.onnx_export import check_onnx, export_onnx
+
+    weights = args.weights or DEFAULT_WEIGHTS
+    path = export_onnx(weights, args.out)
+    report: dict[str, object] = {"onnx": str(path)}
+    try:
+        check = check_onnx(path, weights)
+    except ModuleNotFoundError:
+        report["check"] = "not run: onnxruntime is not installed"
+    else:
+        report["check"] = {"input_shape": list(check.shape), "max_abs_diff": check.max_abs_diff}
+    print(json.dumps(report))
     return EXIT_OK
 
 

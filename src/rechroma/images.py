@@ -237,10 +237,13 @@ def output_format(path: Path) -> tuple[str, dict[str, object]]:
 
 
 def encode_photo(photo: Photo, result: Image.Image, format_name: str, **options: object) -> bytes:
-    """Encode `result` (RGB, the photo's size) with the photo's alpha, DPI and EXIF."""
+    """Encode `result` (RGB or YCbCr, the photo's size) with the photo's alpha, DPI and EXIF."""
     image = result
+    if image.mode == "YCbCr" and format_name != "JPEG":
+        image = image.convert("RGB")  # only JPEG stores YCbCr as is
     if photo.alpha is not None and format_name != "JPEG":
-        image = result.copy()
+        if image is result:
+            image = result.copy()  # putalpha changes an image in place
         image.putalpha(photo.alpha)
     exif = photo.exif  # keeps its sub-IFDs (camera, date, GPS), which a copy would lose
     exif[EXIF_SOFTWARE] = f"rechroma {__version__}"

@@ -32,9 +32,9 @@ from rechroma.upsample import (
     UPSAMPLERS,
     chroma_targets,
     guided_coefficients,
-    merge_ycbcr,
     timed,
     upsample_apply,
+    ycbcr_image,
 )
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ class Colorizer:
         vividness: float = 1.0,
         upsampler: str = "guided",
         timings: dict[str, float] | None = None,
+        mode: str = "RGB",
     ) -> Image.Image:
         """Turn a prediction into a full-resolution RGB image.
 
@@ -160,7 +161,10 @@ class Colorizer:
             vividness: chroma multiplier (0 = gray, 1 = as predicted), clamped to the gamut.
             upsampler: "guided" (colour follows the photo's edges) or "bilinear".
             timings: when given, seconds per stage ("upsample", "merge") are added to it.
+            mode: "RGB", or "YCbCr" to skip the conversion when the result goes to JPEG.
         """
+        if mode not in ("RGB", "YCbCr"):
+            raise InvalidOptionError(f"mode {mode!r} is not 'RGB' or 'YCbCr'")
         if not 0.0 <= vividness <= MAX_VIVIDNESS:
             raise InvalidOptionError(f"vividness {vividness} is outside 0..{MAX_VIVIDNESS:g}")
         if upsampler not in UPSAMPLERS:
@@ -175,9 +179,10 @@ class Colorizer:
                 slope = slope / 255.0  # fitted against Y in [0, 1], applied to Y in [0, 255]
             else:
                 slope, offset = torch.zeros_like(targets), targets
-        planes = upsample_apply(prediction.gray, slope, offset, timings)
+        pixels = upsample_apply(prediction.gray, slope, offset, timings)
         with timed(timings, "merge"):
-            return merge_ycbcr(planes)
+            image = ycbcr_image(pixels)
+            return image if mode == "YCbCr" else image.convert("RGB")
 
     def colorize(
         self,
@@ -203,5 +208,8 @@ class Colorizer:
         src, dst = Path(src), Path(dst)
         output_format(dst)  # an unwritable extension fails before the work, not after
         photo = open_photo(src, max_pixels=max_pixels)
-        result = self.colorize(photo, render_size, vividness)
+        prediction = self.predict(photo, render_size)
+        # JPEG stores YCbCr: hand it over as is, skipping two colour conversions.
+        mode = "YCbCr" if output_format(dst)[0] == "JPEG" else "RGB"
+        result = self.render(prediction, vividness, mode=mode)
         return save_photo(photo, result, dst, quality)

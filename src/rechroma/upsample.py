@@ -18,6 +18,7 @@ Bilinear upsampling is the same code with A = 0.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,40 +121,58 @@ def upsample_apply(
         timings: when given, seconds spent upsampling and merging are added to it.
 
     Returns:
-        Full-resolution uint8 planes `(Y, Cb, Cr)`, ready for `Image.merge("YCbCr", ...)`.
+        `(H, W, 3)` uint8 YCbCr at full resolution, interleaved as Pillow stores it.
     """
     width, height = gray.size
     luma = np.asarray(gray)
-    out = [np.empty((height, width), dtype=np.uint8) for _ in range(3)]
-    # Bilinear is separable: widen the small maps once (cheap, h x W), then each strip
-    # only interpolates between two of their rows.
-    maps = torch.cat([slope, offset], dim=0)[None]
-    maps = F.interpolate(maps, size=(maps.shape[-2], width), mode="bilinear", align_corners=False)
-    maps = maps[0]
-    small_h = maps.shape[-2]
-    # Round to nearest when casting to uint8 (which truncates): +0.5 on every offset,
-    # and Cb/Cr are stored around 128.
-    maps[3:] += torch.tensor([0.5, 128.5, 128.5]).view(3, 1, 1)
-    strip = max(1, STRIP_PIXELS // max(1, width))
-    for top in range(0, height, strip):
-        bottom = min(height, top + strip)
+    out = torch.empty((height, width, 3), dtype=torch.uint8)
+    with timed(timings, "upsample"):
+        # Bilinear is separable: widen the small maps once (cheap, h x W); then every
+        # output row is a blend of two of their rows.
+        maps = torch.cat([slope, offset], dim=0)[None]
+        maps = F.interpolate(
+            maps, size=(maps.shape[-2], width), mode="bilinear", align_corners=False
+        )[0]
+        # Round to nearest when casting to uint8 (which truncates): +0.5 on every offset,
+        # and Cb/Cr are stored around 128.
+        maps[3:] += torch.tensor([0.5, 128.5, 128.5]).view(3, 1, 1)
+        lower, _upper, weight = _row_weights(torch.arange(height), maps.shape[-2], height)
+        # From each low-resolution row to the next (zero after the last one).
+        steps = torch.zeros_like(maps)
+        steps[:, :-1] = maps[:, 1:] - maps[:, :-1]
+    for top, bottom in _strips(lower, max(1, STRIP_PIXELS // max(1, width))):
         with timed(timings, "upsample"):
-            lower, upper, weight = _row_weights(torch.arange(top, bottom), small_h, height)
-            rows = torch.lerp(maps[:, lower], maps[:, upper], weight)
+            row = int(lower[top])
+            # Rows between the same two low-resolution rows: base + t * step, one pass.
+            coeffs = torch.addcmul(
+                maps[:, row : row + 1], weight[top:bottom].view(1, -1, 1), steps[:, row : row + 1]
+            )
         with timed(timings, "merge"):
             y = torch.from_numpy(luma[top:bottom].astype(np.float32))
-            planes = torch.addcmul(rows[3:], rows[:3], y)  # A * Y + b
+            planes = torch.addcmul(coeffs[3:], coeffs[:3], y)  # A * Y + b
             planes[0] += y  # dY is a change of the input's own luma
-            planes = planes.clamp_(0, 255).to(torch.uint8).numpy()
-            for index in range(3):
-                out[index][top:bottom] = planes[index]
-    return out[0], out[1], out[2]
+            # Cast, then interleave into Pillow's pixel layout.
+            out[top:bottom].copy_(planes.clamp_(0, 255).to(torch.uint8).permute(1, 2, 0))
+    return out.numpy()
 
 
-def merge_ycbcr(planes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Image.Image:
-    """Full-resolution `(Y, Cb, Cr)` uint8 planes -> an RGB image (Pillow, integer maths)."""
-    bands = [Image.fromarray(plane) for plane in planes]
-    return Image.merge("YCbCr", bands).convert("RGB")
+def _strips(lower: torch.Tensor, max_rows: int) -> Iterator[tuple[int, int]]:
+    """`(top, bottom)` row ranges that share one pair of low-resolution rows, each at most
+    `max_rows` high, so the float temporaries of a strip stay small and in cache."""
+    changes = (torch.nonzero(lower[1:] != lower[:-1]).flatten() + 1).tolist()
+    for top, bottom in itertools.pairwise([0, *changes, len(lower)]):
+        for start in range(top, bottom, max_rows):
+            yield start, min(bottom, start + max_rows)
+
+
+def ycbcr_image(pixels: np.ndarray) -> Image.Image:
+    """`(H, W, 3)` uint8 YCbCr -> a Pillow "YCbCr" image, without copying.
+
+    JPEG stores YCbCr, so this image is encoded as is; `.convert("RGB")` (Pillow's
+    integer maths) gives RGB for everything else.
+    """
+    height, width, _ = pixels.shape
+    return Image.frombuffer("YCbCr", (width, height), pixels, "raw", "YCbCr", 0, 1)
 
 
 @contextmanager

@@ -11,8 +11,8 @@ from rechroma import upsample
 from rechroma.upsample import (
     chroma_targets,
     guided_coefficients,
-    merge_ycbcr,
     upsample_apply,
+    ycbcr_image,
 )
 
 
@@ -35,7 +35,7 @@ def test_bilinear_path_equals_torch_interpolate(monkeypatch, small, full) -> Non
     torch.manual_seed(1)
     offset = torch.rand(3, *small) * 100 + 20
     gray = Image.fromarray(np.full(full, 100, dtype=np.uint8))
-    y, cb, cr = upsample_apply(gray, torch.zeros_like(offset), offset)
+    y, cb, cr = np.moveaxis(upsample_apply(gray, torch.zeros_like(offset), offset), -1, 0)
     expected = F.interpolate(offset[None], size=full, mode="bilinear", align_corners=False)[0]
     expected = expected + torch.tensor([100.0, 128.0, 128.0]).view(3, 1, 1)
     got = torch.from_numpy(np.stack([y, cb, cr])).float()
@@ -49,7 +49,7 @@ def test_gray_prediction_keeps_the_input_exactly() -> None:
     small_luma = torch.from_numpy(np.array(gray.resize((15, 10)))).float()[None] / 255
     targets = chroma_targets(small_luma.expand(3, -1, -1), small_luma)
     slope, offset = guided_coefficients(small_luma, targets)
-    rgb = np.asarray(merge_ycbcr(upsample_apply(gray, slope / 255, offset)))
+    rgb = np.asarray(ycbcr_image(upsample_apply(gray, slope / 255, offset)).convert("RGB"))
     assert np.abs(rgb.astype(int) - luma[..., None]).max() <= 1
 
 
@@ -73,8 +73,8 @@ def step_scene(full: int = 256, small: int = 32) -> tuple[Image.Image, torch.Ten
 def test_guided_colour_stops_at_the_edge_where_bilinear_bleeds() -> None:
     gray, small_luma, targets = step_scene()
     slope, offset = guided_coefficients(small_luma, targets)
-    _, cb_guided, _ = upsample_apply(gray, slope / 255, offset)
-    _, cb_bilinear, _ = upsample_apply(gray, torch.zeros_like(targets), targets)
+    cb_guided = upsample_apply(gray, slope / 255, offset)[..., 1]
+    cb_bilinear = upsample_apply(gray, torch.zeros_like(targets), targets)[..., 1]
     dark = np.asarray(gray) < 128
     # Blue that leaks onto the dark side, summed over it.
     leak_guided = np.abs(cb_guided[dark].astype(int) - 128).sum()
@@ -85,15 +85,18 @@ def test_guided_colour_stops_at_the_edge_where_bilinear_bleeds() -> None:
 
 
 def test_memory_is_bounded_by_strips(monkeypatch) -> None:
-    calls = []
-    original = upsample._row_weights
+    strips = []
+    original = upsample._strips
 
-    def spy(rows, small, full):
-        calls.append(len(rows))
-        return original(rows, small, full)
+    def spy(lower, max_rows):
+        for top, bottom in original(lower, max_rows):
+            strips.append((top, bottom))
+            yield top, bottom
 
-    monkeypatch.setattr(upsample, "_row_weights", spy)
+    monkeypatch.setattr(upsample, "_strips", spy)
     monkeypatch.setattr(upsample, "STRIP_PIXELS", 1000)
     gray = Image.new("L", (100, 95), 128)
-    upsample_apply(gray, torch.zeros(3, 4, 4), torch.zeros(3, 4, 4))
-    assert max(calls) == 10 and sum(calls) == 95
+    upsample_apply(gray, torch.zeros(3, 2, 4), torch.zeros(3, 2, 4))
+    assert max(bottom - top for top, bottom in strips) == 10
+    covered = [row for top, bottom in strips for row in range(top, bottom)]
+    assert covered == list(range(95))
