@@ -113,3 +113,40 @@ def photos_val() -> Path:
 @pytest.fixture(scope="session")
 def real_photo(photos_val: Path) -> Path:
     return sorted(photos_val.glob("*.JPEG"))[0]
+
+
+@pytest.fixture(scope="session")
+def start_server():
+    """Start a real uvicorn server on a free loopback port: `start_server(settings, colorizer)`
+    returns its base URL; every server stops at the end of the session."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from rechroma.server.app import create_app
+
+    servers = []
+
+    def start(settings, colorizer) -> str:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        app = create_app(settings, colorizer=colorizer)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)

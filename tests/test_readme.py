@@ -52,6 +52,8 @@ def test_readme_serve_command_answers_on_localhost() -> None:
                 assert time.monotonic() < deadline, "server did not answer in 120 s"
                 time.sleep(0.5)
         assert health.status_code == 200 and health.json()["status"] == "ok"
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200 and "<title>rechroma" in page.text
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from rechroma import __version__
+from rechroma.config import ServerSettings
 from rechroma.errors import InvalidOptionError, RechromaError
 from rechroma.images import FORMATS, PHOTO_SUFFIXES
 
@@ -197,10 +198,36 @@ def _build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", type=Path, default=None, help="PNG path (RUN_DIR/curves.png)")
     plot.set_defaults(func=_cmd_plot_log)
 
-    serve = sub.add_parser("serve", help="start the web server")
+    serve = sub.add_parser("serve", help="start the web server (page, API, /docs)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     _add_model_args(serve)
+    defaults = ServerSettings()
+    serve.add_argument(
+        "--max-upload-mb", type=float, default=defaults.max_upload_bytes / 2**20, help="per file"
+    )
+    serve.add_argument("--max-files", type=int, default=defaults.max_files, help="per request")
+    serve.add_argument(
+        "--max-megapixels", type=float, default=defaults.max_pixels / 1e6, help="per photo"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.inference_workers,
+        help="photos colorized at once (threads split between them)",
+    )
+    serve.add_argument(
+        "--queue",
+        type=int,
+        default=defaults.max_queue,
+        help="requests that may wait; beyond that the server answers 503 with Retry-After",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        help="allow the API to be called from this origin's pages (off by default)",
+    )
     serve.set_defaults(func=_cmd_serve)
     return parser
 
@@ -424,10 +451,19 @@ def _cmd_plot_log(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from rechroma.config import ServerSettings
     from rechroma.server.app import create_app
 
-    settings = ServerSettings(weights=args.weights, render_size=args.render_size)
+    settings = ServerSettings(
+        weights=args.weights,
+        render_size=args.render_size,
+        threads=args.threads,
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        max_pixels=int(args.max_megapixels * 1e6),
+        max_files=args.max_files,
+        inference_workers=args.workers,
+        max_queue=args.queue,
+        cors_origins=tuple(args.cors_origin),
+    )
     app = create_app(settings, colorizer=_load_colorizer(args))
     print(f"rechroma: serving on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")

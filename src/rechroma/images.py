@@ -82,15 +82,17 @@ class Photo:
     source_format: str | None = None
 
 
-def open_photo(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+def open_photo(
+    source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+) -> Photo:
     """Decode a file or bytes into a `Photo`.
 
     Colour input is accepted and reduced to its luma. 16-bit and float grayscale is
     scaled to 8 bits; CMYK, palette and ICC-profiled images are converted to sRGB first;
     EXIF rotation is applied. Raises `ImageReadError` (or a subclass) with a message a
-    person can act on.
+    person can act on, starting with `name` (the path, or "upload" for bytes).
     """
-    name = "upload" if isinstance(source, bytes) else str(source)
+    name = name or ("upload" if isinstance(source, bytes) else str(source))
     _register_heif_decoder()
     if isinstance(source, bytes):
         if not source:

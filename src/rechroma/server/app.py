@@ -1,22 +1,48 @@
-"""FastAPI application factory; maps rechroma errors to HTTP answers."""
+"""FastAPI application factory: model on app.state, limits, errors as HTTP, the web page."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-import anyio
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from rechroma import __version__
 from rechroma.config import ServerSettings
-from rechroma.errors import ImageReadError, ImageTooLargeError, RechromaError, UnsupportedImageError
+from rechroma.errors import (
+    ImageReadError,
+    ImageTooLargeError,
+    InvalidOptionError,
+    RechromaError,
+    UnsupportedImageError,
+)
 from rechroma.inference import DEFAULT_RENDER_SIZE, Colorizer
+from rechroma.server.admission import Admission, ServerBusyError
 from rechroma.server.routes import router
+from rechroma.server.uploads import BadUploadError, TooManyFilesError
 
 logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+# The page uses only its own scripts, styles and images (no CDN: it works offline);
+# result images are shown from blob: URLs.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; "
+        "style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
 
 
 def create_app(
@@ -29,33 +55,68 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.colorizer = colorizer or Colorizer.load(
-            settings.weights, render_size=settings.render_size or DEFAULT_RENDER_SIZE
+            settings.weights,
+            render_size=settings.render_size or DEFAULT_RENDER_SIZE,
+            threads=settings.threads,
         )
-        app.state.inference_slots = anyio.CapacityLimiter(settings.inference_workers)
+        app.state.admission = Admission(settings.inference_workers, settings.max_queue)
         yield
 
-    app = FastAPI(title="rechroma", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="rechroma",
+        version=__version__,
+        description="Colorize grayscale and faded black-and-white photos. Uploads are "
+        "processed in memory and never stored.",
+        lifespan=lifespan,
+    )
     app.include_router(router, prefix="/api")
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith("/docs"):
+            # Swagger UI loads its scripts from a CDN and runs inline code.
+            del response.headers["Content-Security-Policy"]
+        return response
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+        )
 
     @app.exception_handler(RechromaError)
     async def rechroma_error(request: Request, exc: RechromaError) -> JSONResponse:
-        status = _status_for(exc)
+        status = status_for(exc)
+        headers = {}
+        if isinstance(exc, ServerBusyError):
+            headers["Retry-After"] = str(settings.retry_after_s)
         if status >= 500:
             logger.exception("internal error on %s", request.url.path, exc_info=exc)
-        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=status)
+        return JSONResponse(
+            {"error": type(exc).__name__, "detail": str(exc)}, status_code=status, headers=headers
+        )
 
+    # Last, so /api and /docs win; StaticFiles never lists directories.
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="page")
     return app
 
 
-def _status_for(exc: RechromaError) -> int:
-    if isinstance(exc, ImageTooLargeError):
+def status_for(exc: RechromaError) -> int:
+    """The HTTP status that tells the client what went wrong."""
+    if isinstance(exc, ServerBusyError):
+        return 503
+    if isinstance(exc, ImageTooLargeError | TooManyFilesError):
         return 413
     if isinstance(exc, UnsupportedImageError):
         return 415
-    if isinstance(exc, ImageReadError):
+    if isinstance(exc, ImageReadError | InvalidOptionError):
         return 422
+    if isinstance(exc, BadUploadError):
+        return 400
     return 500

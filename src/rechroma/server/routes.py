@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+import re
+from dataclasses import dataclass
+from pathlib import PurePath
 
 import anyio
-from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import Response
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
 from rechroma import __version__
-from rechroma.errors import ImageTooLargeError, UnsupportedImageError
+from rechroma.errors import InvalidOptionError, RechromaError
 from rechroma.images import encode_photo, open_photo
+from rechroma.inference import MAX_VIVIDNESS, Colorizer
+from rechroma.server.uploads import BadUploadError, UploadedFile, UploadLimits, read_upload
 
 router = APIRouter()
 
@@ -19,63 +24,190 @@ MEDIA_TYPES = {
     "jpeg": ("JPEG", "image/jpeg"),
     "webp": ("WEBP", "image/webp"),
 }
-READ_CHUNK = 1 << 20
+FORMATS = ("auto", *MEDIA_TYPES)
+
+# The upload form, described for /docs: the body is parsed by hand (see uploads.py).
+UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "one or more photos (repeat the field)",
+                        },
+                        "vividness": {"type": "number", "default": 1.0, "minimum": 0},
+                        "render_size": {"type": "integer", "minimum": 32, "maximum": 1024},
+                        "format": {"type": "string", "enum": list(FORMATS), "default": "auto"},
+                        "batch": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "answer with JSON even for a single file",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-request colorizing options, checked."""
+
+    vividness: float = 1.0
+    render_size: int | None = None
+    output_format: str = "auto"
+    batch: bool = False
 
 
 @router.get("/health")
 async def health(request: Request) -> dict[str, object]:
-    """Liveness plus which model answers."""
+    """Liveness, which model answers, and the limits uploads must respect."""
     colorizer = request.app.state.colorizer
+    settings = request.app.state.settings
     return {
         "status": "ok",
         "version": __version__,
         "model": colorizer.info.model_name,
         "model_step": colorizer.info.step,
+        "weights": colorizer.weights_path.name if colorizer.weights_path else None,
         "weights_sha256": colorizer.weights_sha256,
         "render_size": colorizer.render_size,
+        "limits": {
+            "max_file_mb": settings.max_upload_bytes / 2**20,
+            "max_files": settings.max_files,
+            "max_megapixels": settings.max_pixels / 1e6,
+            "max_vividness": MAX_VIVIDNESS,
+        },
     }
 
 
 @router.post(
     "/colorize",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}},
+    openapi_extra=UPLOAD_SCHEMA,
+    responses={
+        200: {
+            "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+            "description": "the colour photo (one file), or JSON results (several files)",
+        },
+        413: {"description": "a file, or the number of files, is over a limit"},
+        415: {"description": "not an image, or a kind that cannot be read"},
+        422: {"description": "a broken image or an option out of range"},
+        503: {"description": "busy: retry after the Retry-After seconds"},
+    },
 )
-async def colorize(
-    request: Request,
-    file: Annotated[UploadFile, File(description="a grayscale or black-and-white photo")],
-    output_format: Annotated[str, Form(alias="format")] = "png",
-    render_size: Annotated[int | None, Form(ge=32, le=1024)] = None,
-) -> Response:
-    """Colorize one photo and return it at its original size."""
+async def colorize(request: Request) -> Response:
+    """Colorize one or more photos at their original size.
+
+    One file gets the image back (format `auto`: JPEG for JPEG input, else PNG, which
+    keeps transparency). Several files, or `batch=true`, get JSON with one result per
+    file, each either the image (base64) or why it failed; one bad file does not fail
+    the others. Uploads are held in memory only for the request, never stored.
+    """
     settings = request.app.state.settings
-    if output_format not in MEDIA_TYPES:
-        raise UnsupportedImageError(
-            f"format {output_format!r} is not offered; choose one of {sorted(MEDIA_TYPES)}"
+    admission = request.app.state.admission
+    async with admission.admit():
+        limits = UploadLimits(settings.max_upload_bytes, settings.max_files)
+        upload = await read_upload(
+            request.headers.get("content-type"),
+            request.headers.get("content-length"),
+            request.stream(),
+            limits,
         )
-    data = await _read_limited(file, settings.max_upload_bytes)
-    colorizer = request.app.state.colorizer
+        options = parse_options(upload.fields)
+        if not upload.files:
+            raise BadUploadError("no photo in the request: send it as a `file` field")
+        colorizer = request.app.state.colorizer
 
-    def work() -> bytes:
-        photo = open_photo(data, max_pixels=settings.max_pixels)
-        result = colorizer.colorize(photo, render_size)
-        format_name, _ = MEDIA_TYPES[output_format]
-        options = {"quality": 95} if format_name in ("JPEG", "WEBP") else {}
-        return encode_photo(photo, result, format_name, **options)
+        async def run(item: UploadedFile) -> tuple[bytes, str, tuple[int, int]]:
+            def work() -> tuple[bytes, str, tuple[int, int]]:
+                return colorize_upload(colorizer, item, options, settings.max_pixels)
 
-    # A bounded pool: at most `inference_workers` photos are colorized at once, off the loop.
-    body = await anyio.to_thread.run_sync(work, limiter=request.app.state.inference_slots)
-    return Response(body, media_type=MEDIA_TYPES[output_format][1])
+            # The bounded pool: inference never runs on the event loop.
+            return await anyio.to_thread.run_sync(work, limiter=admission.workers)
 
-
-async def _read_limited(file: UploadFile, limit: int) -> bytes:
-    """Read the upload, refusing it as soon as it passes `limit` bytes."""
-    chunks, size = [], 0
-    while chunk := await file.read(READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise ImageTooLargeError(
-                f"{file.filename or 'upload'}: larger than the {limit // (1 << 20)} MB limit"
+        if len(upload.files) == 1 and not options.batch:
+            item = upload.files[0]
+            body, media_type, _size = await run(item)
+            name = download_name(item.filename, media_type)
+            return Response(
+                body,
+                media_type=media_type,
+                headers={"Content-Disposition": f'inline; filename="{name}"'},
             )
-        chunks.append(chunk)
-    return b"".join(chunks)
+        results = []
+        for item in upload.files:
+            try:
+                body, media_type, (width, height) = await run(item)
+            except RechromaError as exc:
+                results.append(
+                    {
+                        "filename": item.filename,
+                        "ok": False,
+                        "error": type(exc).__name__,
+                        "detail": str(exc),
+                    }
+                )
+                continue
+            results.append(
+                {
+                    "filename": item.filename,
+                    "ok": True,
+                    "download_name": download_name(item.filename, media_type),
+                    "media_type": media_type,
+                    "width": width,
+                    "height": height,
+                    "data": base64.b64encode(body).decode("ascii"),
+                }
+            )
+        return JSONResponse({"results": results})
+
+
+def parse_options(fields: dict[str, str]) -> Options:
+    """Check the form's option fields; unknown fields are ignored."""
+    try:
+        vividness = float(fields.get("vividness") or 1.0)
+        render_size = int(fields["render_size"]) if fields.get("render_size") else None
+    except ValueError as exc:
+        raise InvalidOptionError(f"vividness and render_size must be numbers ({exc})") from exc
+    if not 0.0 <= vividness <= MAX_VIVIDNESS:
+        raise InvalidOptionError(f"vividness {vividness} is outside 0..{MAX_VIVIDNESS:g}")
+    if render_size is not None and not 32 <= render_size <= 1024:
+        raise InvalidOptionError(f"render_size {render_size} is outside 32..1024")
+    output_format = (fields.get("format") or "auto").lower()
+    if output_format not in FORMATS:
+        raise InvalidOptionError(f"format {output_format!r} is not one of {list(FORMATS)}")
+    batch = (fields.get("batch") or "").lower() in ("1", "true", "yes", "on")
+    return Options(vividness, render_size, output_format, batch)
+
+
+def colorize_upload(
+    colorizer: Colorizer, item: UploadedFile, options: Options, max_pixels: int
+) -> tuple[bytes, str, tuple[int, int]]:
+    """Decode, colorize and encode one upload (in a worker thread)."""
+    name = item.filename or "upload"
+    photo = open_photo(item.data, max_pixels=max_pixels, name=name)
+    output_format = options.output_format
+    if output_format == "auto":
+        output_format = "jpeg" if photo.source_format == "JPEG" else "png"
+    format_name, media_type = MEDIA_TYPES[output_format]
+    prediction = colorizer.predict(photo, options.render_size)
+    mode = "YCbCr" if format_name == "JPEG" else "RGB"
+    result = colorizer.render(prediction, options.vividness, mode=mode)
+    options_for_format = {"quality": 95} if format_name in ("JPEG", "WEBP") else {}
+    return encode_photo(photo, result, format_name, **options_for_format), media_type, result.size
+
+
+def download_name(filename: str, media_type: str) -> str:
+    """`<stem>-colour.<ext>`, with only characters safe in a header."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(filename or "photo").stem)[:80] or "photo"
+    extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[media_type]
+    return f"{stem}-colour.{extension}"

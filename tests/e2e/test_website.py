@@ -1,0 +1,129 @@
+"""The web page in a real headless Chromium (Debian's) against a real server on loopback.
+
+Set RECHROMA_SCREENSHOT=docs/screenshot.png to refresh the README's screenshot.
+"""
+
+import io
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rechroma.config import ServerSettings
+from rechroma.inference import Colorizer
+
+pytestmark = pytest.mark.e2e
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def base_url(start_server) -> str:
+    # The shipped model: the screenshot and the downloaded colours are the real thing.
+    return start_server(ServerSettings(max_upload_bytes=5_000_000), Colorizer.load(threads=2))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Debian's chromium is not installed at {CHROMIUM} (make test installs it)")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def page(browser, base_url):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(base_url)
+    yield page
+    context.close()
+    assert not [e for e in errors if "Failed to load resource" not in e], errors
+
+
+def colourful(image: Image.Image) -> float:
+    rgb = np.asarray(image.convert("RGB"), dtype=int)
+    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
+
+
+def test_upload_compare_adjust_and_download(page, real_photo, tmp_path) -> None:
+    page.set_input_files("#files", str(real_photo))
+    result = page.locator(".result").first
+    playwright_api.expect(result.locator(".status")).to_have_text("Done", timeout=60_000)
+
+    # Before/after slider, by keyboard like a person without a mouse.
+    slider = result.locator(".slider")
+    slider.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    split = result.locator(".compare").evaluate("el => el.style.getPropertyValue('--split')")
+    assert split == "55%"
+
+    # Vividness changes the preview at once, without the server.
+    canvas = result.locator("canvas.after")
+    chroma = (
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let s = 0; for (let i = 0; i < d.length; i += 4) s += Math.max(d[i], d[i+1], d[i+2])"
+        " - Math.min(d[i], d[i+1], d[i+2]); return s / (d.length / 4); }"
+    )
+    before = canvas.evaluate(chroma)
+    page.locator("#vividness").fill("1.8")
+    assert page.locator("#vividness-value").inner_text() == "1.80"
+    assert canvas.evaluate(chroma) > 1.5 * before
+
+    screenshot = tmp_path / "screenshot.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    if target := os.environ.get("RECHROMA_SCREENSHOT"):
+        shutil.copy(screenshot, target)
+
+    # Download at vividness 1.8: rendered again by the server, full size, in colour.
+    with page.expect_download() as download_info:
+        result.locator(".download").click()
+    path = tmp_path / download_info.value.suggested_filename
+    download_info.value.save_as(path)
+    downloaded = Image.open(path)
+    assert downloaded.size == Image.open(real_photo).size
+    assert path.name.endswith("-colour.jpg") and colourful(downloaded) > 3
+
+
+def test_bad_file_shows_its_error_while_others_succeed(page, tmp_path, real_photo) -> None:
+    bad = tmp_path / "letter.jpg"
+    bad.write_text("Dear Aunt Mary, this is not a photo.")
+    page.set_input_files("#files", [str(bad), str(real_photo)])
+    results = page.locator(".result")
+    playwright_api.expect(results.nth(0).locator(".status")).to_have_text("Failed", timeout=60_000)
+    playwright_api.expect(results.nth(0).locator(".error")).to_contain_text("not an image")
+    playwright_api.expect(results.nth(1).locator(".status")).to_have_text("Done", timeout=60_000)
+
+    with page.expect_download() as download_info:
+        page.locator("#download-all").click()
+    archive = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
+    names = archive.namelist()
+    assert len(names) == 1 and names[0].endswith("-colour.jpg")
+    assert archive.testzip() is None
+    assert Image.open(io.BytesIO(archive.read(names[0]))).size == Image.open(real_photo).size
+
+
+def test_sample_gallery_and_phone_layout(browser, base_url) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(base_url)
+    assert page.locator("#privacy").is_visible()
+    page.locator(".sample").first.click()
+    playwright_api.expect(page.locator(".result .status")).to_have_text("Done", timeout=60_000)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing overflows sideways on a phone
+    for image in page.locator("img").all():
+        assert image.get_attribute("alt") is not None
+    context.close()
