@@ -150,3 +150,11 @@ def start_server():
     for server, thread in servers:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def colorizer(tiny_weights: Path):
+    """The untrained tiny generator behind the real Colorizer, at a small render size."""
+    from rechroma.inference import Colorizer
+
+    return Colorizer.load(tiny_weights, render_size=64, threads=1)

@@ -55,15 +55,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a colorizer on tar shards")
-    train.add_argument("--config", type=Path, help="TOML file; code defaults otherwise")
-    train.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config value, e.g. --set train.steps=2000 (repeatable)",
-    )
+    _add_config_args(train, "train.steps=2000")
     train.add_argument("--run-dir", type=Path, default=Path("runs/default"))
     train.add_argument(
         "--resume", action="store_true", help="continue from the newest checkpoint in --run-dir"
@@ -74,15 +66,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "pretrain",
         help="pretrain a classifier on the shards' class labels (encoder init, perceptual loss)",
     )
-    pretrain.add_argument("--config", type=Path, help="TOML file; code defaults otherwise")
-    pretrain.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config value, e.g. --set classifier.input=rgb (repeatable)",
-    )
+    _add_config_args(pretrain, "classifier.input=rgb")
     pretrain.add_argument("--run-dir", type=Path, default=Path("runs/pretrain"))
     pretrain.set_defaults(func=_cmd_pretrain)
 
@@ -230,6 +214,18 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=_cmd_serve)
     return parser
+
+
+def _add_config_args(parser: argparse.ArgumentParser, example: str) -> None:
+    parser.add_argument("--config", type=Path, help="TOML file; code defaults otherwise")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help=f"override one config value, e.g. --set {example} (repeatable)",
+    )
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from rechroma.config import PretrainConfig, config_to_dict
 from rechroma.data import Sample, ShardDataset, build_class_index, expand_shards, split_shards
 from rechroma.errors import ConfigError, DataError
 from rechroma.models import build_model
-from rechroma.train import append_log, get_lr, resolve_device
+from rechroma.train import RunLog, append_log, get_lr, resolve_device, set_lr
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +110,10 @@ def pretrain(cfg: PretrainConfig, run_dir: Path, progress: bool = True) -> Pretr
     log_path = run_dir / "log.jsonl"
     use_bf16 = device.type == "cuda"
     model.train()
-    started = time.perf_counter()
-    smoothed: float | None = None
+    log = RunLog(log_path, cfg.train)
     bar = tqdm(total=cfg.train.steps, desc=f"pretrain-{kind}", unit="step", disable=not progress)
     for step in range(cfg.train.steps):
-        lr = get_lr(step, cfg.train.steps, cfg.optim)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = set_lr(optimizer, get_lr(step, cfg.train.steps, cfg.optim))
         batch: Sample = next(batches)
         x = classifier_input(batch, kind).to(device)
         labels = batch.label.to(device)
@@ -131,21 +127,9 @@ def pretrain(cfg: PretrainConfig, run_dir: Path, progress: bool = True) -> Pretr
         if cfg.optim.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
         optimizer.step()
-        value = loss.item()
-        smoothed = value if smoothed is None else 0.98 * smoothed + 0.02 * value
+        smoothed = log.step(step + 1, lr, {"loss": loss.item()})
         bar.update(1)
-        bar.set_postfix(loss=f"{smoothed:.3f}", lr=f"{lr:.2e}")
-        done = step + 1
-        if done % cfg.train.log_every == 0 or done == cfg.train.steps:
-            append_log(
-                log_path,
-                kind="train",
-                step=done,
-                loss=smoothed,
-                lr=lr,
-                images=done * cfg.train.batch_size,
-                elapsed_s=round(time.perf_counter() - started, 1),
-            )
+        bar.set_postfix(loss=f"{smoothed['loss']:.3f}", lr=f"{lr:.2e}")
     bar.close()
 
     top1, top5, count = accuracy(model, test_shards, class_index, cfg, device)

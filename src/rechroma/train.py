@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from rechroma.checkpoint import load_generator, load_model, save_weights
 from rechroma.color import l_ab_to_rgb
-from rechroma.config import Config, OptimConfig, config_from_dict, config_to_dict
+from rechroma.config import Config, OptimConfig, TrainConfig, config_from_dict, config_to_dict
 from rechroma.data import Sample, ShardDataset, build_class_index, expand_shards, split_shards
 from rechroma.errors import CheckpointError, ConfigError, DataError
 from rechroma.losses import (
@@ -122,33 +122,17 @@ def train(cfg: Config, run_dir: Path, resume: bool = False, progress: bool = Tru
     bar = tqdm(
         total=cfg.train.steps, initial=start_step, desc="train", unit="step", disable=not progress
     )
-    smoothed: dict[str, float] = {}
-    started = time.perf_counter()
+    log = RunLog(log_path, cfg.train)
     last_path = checkpoint_path(run_dir, start_step)
     for step in range(start_step, cfg.train.steps):
-        lr = get_lr(step, cfg.train.steps, cfg.optim)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = set_lr(optimizer, get_lr(step, cfg.train.steps, cfg.optim))
         if cfg.init.freeze_encoder_steps:
             model.encoder.requires_grad_(step >= cfg.init.freeze_encoder_steps)
         batch = _resize_batch(next(batches), int(size_rng.choice(sizes)), device)
-        losses = _train_step(model, optimizer, parts, batch, cfg, step)
-        for key, value in losses.items():
-            previous = smoothed.get(key)
-            smoothed[key] = value if previous is None else 0.98 * previous + 0.02 * value
+        smoothed = log.step(step + 1, lr, _train_step(model, optimizer, parts, batch, cfg, step))
         bar.update(1)
         bar.set_postfix(loss=f"{smoothed['loss']:.4f}", lr=f"{lr:.2e}")
         done = step + 1
-        if done % cfg.train.log_every == 0 or done == cfg.train.steps:
-            append_log(
-                log_path,
-                kind="train",
-                step=done,
-                **smoothed,
-                lr=lr,
-                images=done * cfg.train.batch_size,
-                elapsed_s=round(time.perf_counter() - started, 1),
-            )
         if done % cfg.train.ckpt_every == 0 or done == cfg.train.steps:
             shipped = parts.shipped(model)
             last_path = _save(run_dir, shipped, model, optimizer, parts, cfg, done)
@@ -411,6 +395,39 @@ def _restore(
         logger.warning("no optimizer state beside %s; resuming with a fresh optimizer", path)
     logger.info("resuming from %s at step %d", path, info.step)
     return info.step
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
+    """Set every parameter group's learning rate; returns it."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+class RunLog:
+    """Exponentially smoothed losses, written to `log.jsonl` every `log_every` steps."""
+
+    def __init__(self, path: Path, cfg: TrainConfig) -> None:
+        self.path, self.cfg = path, cfg
+        self.smoothed: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    def step(self, done: int, lr: float, losses: dict[str, float]) -> dict[str, float]:
+        """Fold in one step's losses; log when due. Returns the smoothed losses."""
+        for key, value in losses.items():
+            previous = self.smoothed.get(key)
+            self.smoothed[key] = value if previous is None else 0.98 * previous + 0.02 * value
+        if done % self.cfg.log_every == 0 or done == self.cfg.steps:
+            append_log(
+                self.path,
+                kind="train",
+                step=done,
+                **self.smoothed,
+                lr=lr,
+                images=done * self.cfg.batch_size,
+                elapsed_s=round(time.perf_counter() - self.started, 1),
+            )
+        return self.smoothed
 
 
 def append_log(path: Path, **record: object) -> None:

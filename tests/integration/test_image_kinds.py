@@ -20,11 +20,6 @@ from rechroma.inference import Colorizer
 
 
 @pytest.fixture(scope="module")
-def colorizer(tiny_weights) -> Colorizer:
-    return Colorizer.load(tiny_weights, render_size=64, threads=1)
-
-
-@pytest.fixture(scope="module")
 def scan(real_photo) -> Image.Image:
     """A real photo's luma, 150x100."""
     return Image.open(real_photo).convert("L").resize((150, 100))

@@ -8,12 +8,7 @@ from PIL import Image
 
 from rechroma.errors import ImageReadError, ImageTooLargeError, UnsupportedImageError
 from rechroma.images import EXIF_DESCRIPTION, EXIF_ORIENTATION, open_photo
-from rechroma.inference import Colorizer, render_shape
-
-
-@pytest.fixture(scope="module")
-def colorizer(tiny_weights) -> Colorizer:
-    return Colorizer.load(tiny_weights, render_size=64, threads=1)
+from rechroma.inference import render_shape
 
 
 @pytest.fixture(scope="module")
