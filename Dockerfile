@@ -11,6 +11,7 @@ COPY src ./src
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu \
         -r requirements.lock \
     && pip install --no-cache-dir --no-deps -e . \
+    && pip install --no-cache-dir --no-deps lpips==0.1.4 \
     && useradd --create-home --uid 10001 rechroma
 
 USER rechroma
