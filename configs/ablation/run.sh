@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The v1 ablation (docs/MODEL.md): every row is `rechroma train` with configs/v1.toml and
 # some losses or augmentations switched off, so rows differ in exactly what they name.
-# Rows 2-7 fine-tune the shipped v0 for the same 300 steps; "+pretrained encoder" trains
+# Rows 2-7 fine-tune the shipped v0 for the same 200 steps; "+pretrained encoder" trains
 # from the L classifier for 1,000 steps; "scratch" is the same run from random weights.
 # Needs: runs/pretrain-l and runs/pretrain-rgb (configs/pretrain-*.toml), runs/v0.
 # Usage: bash configs/ablation/run.sh ROW   (or no ROW for all, one after another)
