@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Score every ablation row on photos-val in one table, with one grid of the same photos
+# (gray input | each variant | ground truth): docs/eval/ablation/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RECHROMA=${RECHROMA:-.venv/bin/rechroma}
+rows=$(mktemp -d)
+last() { ls "runs/ablation/$1/checkpoints/"step_*.safetensors | tail -1; }
+cp src/rechroma/weights/rechroma-v0.safetensors "$rows/v0.safetensors"
+cp runs/v0/checkpoints/step_0001000.safetensors "$rows/v0-step1000.safetensors"
+cp "$(last scratch)" "$rows/scratch-1000.safetensors"
+cp "$(last encoder)" "$rows/pretrained-encoder-1000.safetensors"
+cp "$(last pixel)" "$rows/v0+200-pixel.safetensors"
+cp "$(last perceptual)" "$rows/+perceptual.safetensors"
+cp "$(last gan)" "$rows/+gan.safetensors"
+cp "$(last colour)" "$rows/+colourfulness.safetensors"
+cp "$(last final)" "$rows/final-multiscale.safetensors"
+cp "$(last final-no-degrade)" "$rows/final-no-degrade.safetensors"
+compare=()
+for name in v0-step1000 scratch-1000 pretrained-encoder-1000 v0+200-pixel +perceptual +gan \
+    +colourfulness final-multiscale final-no-degrade; do
+  compare+=(--compare "$rows/$name.safetensors")
+done
+"$RECHROMA" eval ../shared/data/photos-val --out docs/eval/ablation --weights "$rows/v0.safetensors" \
+  "${compare[@]}" --grid 8 --seed 0 "$@"
