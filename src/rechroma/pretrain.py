@@ -25,7 +25,7 @@ from rechroma.config import PretrainConfig, config_to_dict
 from rechroma.data import Sample, ShardDataset, build_class_index, expand_shards, split_shards
 from rechroma.errors import ConfigError, DataError
 from rechroma.models import build_model
-from rechroma.train import RunLog, append_log, get_lr, resolve_device, set_lr
+from rechroma.train import RunLog, append_log, get_lr, resolve_device, set_lr, train_batches
 
 logger = logging.getLogger(__name__)
 
@@ -91,22 +91,8 @@ def pretrain(cfg: PretrainConfig, run_dir: Path, progress: bool = True) -> Pretr
         betas=(cfg.optim.beta1, cfg.optim.beta2),
         weight_decay=cfg.optim.weight_decay,
     )
-    dataset = ShardDataset(
-        train_shards,
-        crop_size=cfg.data.crop_size,
-        seed=cfg.train.seed,
-        min_crop_scale=cfg.data.min_crop_scale,
-        shuffle_buffer=cfg.data.shuffle_buffer,
-        degrade=cfg.data.degrade if kind == "l" else None,
-        class_index=class_index,
-    )
-    loader = DataLoader(
-        dataset,
-        batch_size=cfg.train.batch_size,
-        num_workers=cfg.data.workers,
-        persistent_workers=cfg.data.workers > 0,
-    )
-    batches = iter(loader)
+    # The RGB classifier sees clean colour photos; the L one the colorizer's own input.
+    batches = train_batches(cfg, train_shards, class_index, cfg.train.seed, degrade=kind == "l")
     log_path = run_dir / "log.jsonl"
     use_bf16 = device.type == "cuda"
     model.train()

@@ -28,7 +28,14 @@ from tqdm import tqdm
 
 from rechroma.checkpoint import load_generator, load_model, save_weights
 from rechroma.color import l_ab_to_rgb
-from rechroma.config import Config, OptimConfig, TrainConfig, config_from_dict, config_to_dict
+from rechroma.config import (
+    Config,
+    OptimConfig,
+    PretrainConfig,
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+)
 from rechroma.data import Sample, ShardDataset, build_class_index, expand_shards, split_shards
 from rechroma.errors import CheckpointError, ConfigError, DataError
 from rechroma.losses import (
@@ -112,7 +119,7 @@ def train(cfg: Config, run_dir: Path, resume: bool = False, progress: bool = Tru
 
     train_shards, val_shards = _resolve_shards(cfg)
     class_index = build_class_index(train_shards)
-    batches = _train_batches(cfg, train_shards, class_index, seed=cfg.train.seed + start_step)
+    batches = train_batches(cfg, train_shards, class_index, seed=cfg.train.seed + start_step)
     val_loader = _val_loader(cfg, val_shards) if val_shards else None
     sizes = list(cfg.data.crop_sizes) or [cfg.data.crop_size]
     size_rng = np.random.default_rng([cfg.train.seed, start_step])
@@ -279,9 +286,14 @@ def _resolve_shards(cfg: Config) -> tuple[list[Path], list[Path]]:
     return train_shards, expand_shards(cfg.data.val_shards)
 
 
-def _train_batches(
-    cfg: Config, shards: list[Path], class_index: dict[str, int], seed: int
+def train_batches(
+    cfg: Config | PretrainConfig,
+    shards: list[Path],
+    class_index: dict[str, int],
+    seed: int,
+    degrade: bool = True,
 ) -> Iterator[Sample]:
+    """Endless shuffled training batches per the config's data and train sections."""
     dataset = ShardDataset(
         shards,
         crop_size=cfg.data.crop_size,
@@ -289,7 +301,7 @@ def _train_batches(
         seed=seed,
         min_crop_scale=cfg.data.min_crop_scale,
         shuffle_buffer=cfg.data.shuffle_buffer,
-        degrade=cfg.data.degrade,
+        degrade=cfg.data.degrade if degrade else None,
         class_index=class_index,
     )
     loader = DataLoader(
