@@ -21,5 +21,16 @@ for name in v0-step1000 scratch-1000 pretrained-encoder-1000 v0+200-pixel +perce
     +colourfulness final-multiscale final-no-degrade; do
   compare+=(--compare "$rows/$name.safetensors")
 done
-"$RECHROMA" eval ../shared/data/photos-val --out docs/eval/ablation --weights "$rows/v0.safetensors" \
+"$RECHROMA" --quiet eval ../shared/data/photos-val --out docs/eval/ablation --weights "$rows/v0.safetensors" \
   "${compare[@]}" --grid 8 --seed 0 "$@"
+# Twelve columns of photos are megabytes as PNG; JPEG keeps docs/ small.
+"${PYTHON:-.venv/bin/python}" - <<'PY'
+from pathlib import Path
+from PIL import Image
+folder = Path("docs/eval/ablation")
+for name in ("grid", "worst"):
+    Image.open(folder / f"{name}.png").convert("RGB").save(folder / f"{name}.jpg", quality=85)
+    (folder / f"{name}.png").unlink()
+report = folder / "report.md"
+report.write_text(report.read_text().replace(".png)", ".jpg)"))
+PY
