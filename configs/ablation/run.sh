@@ -32,8 +32,11 @@ case "${1:-all}" in
   scratch)  # the same 1,000 steps from random weights: the control for "encoder"
     "$RECHROMA" --quiet train --config configs/ablation/encoder-pixel.toml \
       --run-dir runs/ablation/scratch --set 'init.encoder=""' --set init.freeze_encoder_steps=0 ;;
+  encoder-full)  # the final recipe for 600 steps on top of the "encoder" row
+    row encoder-full --set 'init.generator="runs/ablation/encoder/checkpoints/step_0001000.safetensors"' \
+      --set train.steps=600 --set loss.adversarial_start=150 --set train.threads=2 ;;
   all)
-    for name in pixel perceptual gan colour final final-no-degrade encoder scratch; do
+    for name in pixel perceptual gan colour final final-no-degrade encoder scratch encoder-full; do
       bash "$0" "$name"
     done ;;
   *) echo "unknown row $1" >&2; exit 2 ;;
