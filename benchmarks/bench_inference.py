@@ -74,9 +74,9 @@ def peak_rss_mb() -> float:
 def child_colorize(path: Path, repeats: int, threads: int, render_size: int | None) -> dict:
     """Measured in its own process, so peak RSS belongs to this size alone."""
     from rechroma.images import encode_photo, open_photo
-    from rechroma.inference import DEFAULT_RENDER_SIZE, Colorizer
+    from rechroma.inference import Colorizer
 
-    colorizer = Colorizer.load(render_size=render_size or DEFAULT_RENDER_SIZE, threads=threads)
+    colorizer = Colorizer.load(render_size=render_size, threads=threads)
     baseline = peak_rss_mb()
     format_name, options = SAVE_OPTIONS[path.suffix]
     runs = []
@@ -85,15 +85,13 @@ def child_colorize(path: Path, repeats: int, threads: int, render_size: int | No
         start = time.perf_counter()
         photo = open_photo(path)
         stages["decode"] = time.perf_counter() - start
-        prediction = colorizer.predict(photo, timings=stages)
-        mode = "YCbCr" if format_name == "JPEG" else "RGB"  # as colorize_file does
-        result = colorizer.render(prediction, timings=stages, mode=mode)
+        result = colorizer.colorize_for_format(photo, format_name, timings=stages)
         tick = time.perf_counter()
         encode_photo(photo, result, format_name, **options)
         stages["encode"] = time.perf_counter() - tick
         stages["total"] = time.perf_counter() - start
         runs.append(stages)
-        del photo, prediction, result
+        del photo, result
     return {"runs": runs, "peak_rss_mb": peak_rss_mb(), "model_rss_mb": baseline}
 
 

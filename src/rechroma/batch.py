@@ -136,11 +136,9 @@ _worker_colorizer: Colorizer | None = None
 
 def _init_worker(options: BatchOptions, threads: int) -> None:
     global _worker_colorizer
-    from rechroma.inference import DEFAULT_RENDER_SIZE, Colorizer
+    from rechroma.inference import Colorizer
 
-    _worker_colorizer = Colorizer.load(
-        options.weights, render_size=options.render_size or DEFAULT_RENDER_SIZE, threads=threads
-    )
+    _worker_colorizer = Colorizer.load(options.weights, options.render_size, threads)
 
 
 def _colorize_one(
@@ -165,13 +163,9 @@ def _colorize_one(
 
 
 def _run_serial(todo: list[tuple[Path, Path]], options: BatchOptions) -> Iterator[Result]:
-    from rechroma.inference import DEFAULT_RENDER_SIZE, Colorizer
+    from rechroma.inference import Colorizer
 
-    colorizer = Colorizer.load(
-        options.weights,
-        render_size=options.render_size or DEFAULT_RENDER_SIZE,
-        threads=options.threads,
-    )
+    colorizer = Colorizer.load(options.weights, options.render_size, options.threads)
     for src, dst in todo:
         yield _colorize_one(src, dst, options, colorizer)
 

@@ -242,11 +242,9 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_colorizer(args: argparse.Namespace) -> Colorizer:
-    from rechroma.inference import DEFAULT_RENDER_SIZE, Colorizer
+    from rechroma.inference import Colorizer
 
-    return Colorizer.load(
-        args.weights, render_size=args.render_size or DEFAULT_RENDER_SIZE, threads=args.threads
-    )
+    return Colorizer.load(args.weights, render_size=args.render_size, threads=args.threads)
 
 
 def _cmd_colorize(args: argparse.Namespace) -> int:

@@ -23,6 +23,8 @@ HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b
 EXIF_ORIENTATION = ExifTags.Base.Orientation
 EXIF_SOFTWARE = ExifTags.Base.Software
 EXIF_DESCRIPTION = ExifTags.Base.ImageDescription
+# 16-bit and 32-bit grayscale, scaled to 8 bits by `_to_8bit_gray`.
+DEEP_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 AI_NOTE = "Colorized automatically by rechroma (AI); the colours are a guess."
 IFD_POINTERS = frozenset({ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo, ExifTags.IFD.Interop})
 # TIFF tags that describe how the input's pixels were stored. A TIFF's "EXIF" is its
@@ -177,8 +179,6 @@ def _to_photo(image: Image.Image) -> Photo:
         rgba = image.convert("RGBA")
         alpha = rgba.getchannel("A")
         image = rgba.convert("RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        image = _to_8bit_gray(image)
     if icc_profile and image.mode in ("RGB", "CMYK"):
         image = _to_srgb(image, icc_profile)
     for tag in STORAGE_TAGS & set(exif):
@@ -197,7 +197,7 @@ def luma_of(image: Image.Image) -> Image.Image:
     for gray input."""
     if image.mode == "L":
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode in DEEP_GRAY_MODES:
         return _to_8bit_gray(image)
     if image.mode not in ("RGB", "1"):
         image = image.convert("RGB")  # CMYK, palette, alpha: via RGB, as Pillow defines them

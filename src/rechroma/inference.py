@@ -97,16 +97,19 @@ class Colorizer:
     def load(
         cls,
         weights: Path | None = None,
-        render_size: int = DEFAULT_RENDER_SIZE,
+        render_size: int | None = None,
         threads: int | None = None,
         device: str = "cpu",
     ) -> Colorizer:
-        """Load weights (the shipped model by default) with safetensors, never pickle."""
+        """Load weights (the shipped model by default) with safetensors, never pickle.
+
+        `render_size` None means `DEFAULT_RENDER_SIZE`; `threads` None keeps PyTorch's.
+        """
         if threads is not None:
             torch.set_num_threads(threads)
         path = weights or DEFAULT_WEIGHTS
         model, info = load_generator(path, device)
-        return cls(model, info, path, render_size, device)
+        return cls(model, info, path, render_size or DEFAULT_RENDER_SIZE, device)
 
     @property
     def weights_sha256(self) -> str | None:
@@ -195,6 +198,23 @@ class Colorizer:
         prediction = self.predict(image, render_size)
         return self.render(prediction, vividness, upsampler)
 
+    def colorize_for_format(
+        self,
+        photo: Photo,
+        format_name: str,
+        render_size: int | None = None,
+        vividness: float = 1.0,
+        timings: dict[str, float] | None = None,
+    ) -> Image.Image:
+        """Colorize a photo about to be encoded as Pillow format `format_name`.
+
+        JPEG stores YCbCr, so it gets the YCbCr image as is, skipping two colour
+        conversions; every other format gets RGB.
+        """
+        prediction = self.predict(photo, render_size, timings)
+        mode = "YCbCr" if format_name == "JPEG" else "RGB"
+        return self.render(prediction, vividness, timings=timings, mode=mode)
+
     def colorize_file(
         self,
         src: str | Path,
@@ -208,8 +228,5 @@ class Colorizer:
         src, dst = Path(src), Path(dst)
         output_format(dst)  # an unwritable extension fails before the work, not after
         photo = open_photo(src, max_pixels=max_pixels)
-        prediction = self.predict(photo, render_size)
-        # JPEG stores YCbCr: hand it over as is, skipping two colour conversions.
-        mode = "YCbCr" if output_format(dst)[0] == "JPEG" else "RGB"
-        result = self.render(prediction, vividness, mode=mode)
+        result = self.colorize_for_format(photo, output_format(dst)[0], render_size, vividness)
         return save_photo(photo, result, dst, quality)

@@ -93,17 +93,15 @@ def guided_coefficients(
     return mean(slope), mean(offset)
 
 
-def _row_weights(rows: torch.Tensor, small: int, full: int) -> tuple[torch.Tensor, ...]:
-    """Source rows and weights of bilinear upsampling, as `F.interpolate` computes them.
+def _row_weights(rows: torch.Tensor, small: int, full: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lower source row and weight of the next one, as bilinear `F.interpolate` has them.
 
     `align_corners=False`: output row y samples input row (y + 0.5) * small / full - 0.5,
-    clamped at 0, between its floor and the next row.
+    clamped at 0, between its floor and the next row (the last row past the end).
     """
     source = ((rows + 0.5) * (small / full) - 0.5).clamp_min(0)
     lower = source.floor().long().clamp_max(small - 1)
-    upper = (lower + 1).clamp_max(small - 1)
-    weight = (source - lower).unsqueeze(-1)
-    return lower, upper, weight
+    return lower, (source - lower).unsqueeze(-1)
 
 
 def upsample_apply(
@@ -111,7 +109,7 @@ def upsample_apply(
     slope: torch.Tensor,
     offset: torch.Tensor,
     timings: dict[str, float] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """Apply upsampled `A * Y + b` to the full-resolution luma, strip by strip.
 
     Args:
@@ -136,7 +134,7 @@ def upsample_apply(
         # Round to nearest when casting to uint8 (which truncates): +0.5 on every offset,
         # and Cb/Cr are stored around 128.
         maps[3:] += torch.tensor([0.5, 128.5, 128.5]).view(3, 1, 1)
-        lower, _upper, weight = _row_weights(torch.arange(height), maps.shape[-2], height)
+        lower, weight = _row_weights(torch.arange(height), maps.shape[-2], height)
         # From each low-resolution row to the next (zero after the last one).
         steps = torch.zeros_like(maps)
         steps[:, :-1] = maps[:, 1:] - maps[:, :-1]

@@ -21,7 +21,7 @@ from rechroma.errors import (
     RechromaError,
     UnsupportedImageError,
 )
-from rechroma.inference import DEFAULT_RENDER_SIZE, Colorizer
+from rechroma.inference import Colorizer
 from rechroma.server.admission import Admission, ServerBusyError
 from rechroma.server.routes import router
 from rechroma.server.uploads import BadUploadError, TooManyFilesError
@@ -56,7 +56,7 @@ def create_app(
         app.state.settings = settings
         app.state.colorizer = colorizer or Colorizer.load(
             settings.weights,
-            render_size=settings.render_size or DEFAULT_RENDER_SIZE,
+            render_size=settings.render_size,
             threads=settings.threads,
         )
         app.state.admission = Admission(settings.inference_workers, settings.max_queue)

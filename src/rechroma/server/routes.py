@@ -199,9 +199,9 @@ def colorize_upload(
     if output_format == "auto":
         output_format = "jpeg" if photo.source_format == "JPEG" else "png"
     format_name, media_type = MEDIA_TYPES[output_format]
-    prediction = colorizer.predict(photo, options.render_size)
-    mode = "YCbCr" if format_name == "JPEG" else "RGB"
-    result = colorizer.render(prediction, options.vividness, mode=mode)
+    result = colorizer.colorize_for_format(
+        photo, format_name, options.render_size, options.vividness
+    )
     options_for_format = {"quality": 95} if format_name in ("JPEG", "WEBP") else {}
     return encode_photo(photo, result, format_name, **options_for_format), media_type, result.size
 
