@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The v1 ablation (docs/MODEL.md): every row is `rechroma train` with configs/v1.toml and
-# some losses or augmentations switched off, so rows differ in exactly what they name.
+# The v1 ablation (docs/MODEL.md): every short row is `rechroma train` with
+# configs/ablation/fine-tune.toml and some losses or augmentations switched off, so
+# rows differ in exactly what they name.
 # Rows 2-7 fine-tune the shipped v0 for the same 200 steps; "+pretrained encoder" trains
 # from the L classifier for 1,000 steps; "scratch" is the same run from random weights.
 # Needs: runs/pretrain-l and runs/pretrain-rgb (configs/pretrain-*.toml), runs/v0.
@@ -16,7 +17,7 @@ no_perceptual=(--set loss.perceptual_weight=0)
 row() {
   local name=$1
   shift
-  "$RECHROMA" --quiet train --config configs/v1.toml --run-dir "runs/ablation/$name" "$@"
+  "$RECHROMA" --quiet train --config configs/ablation/fine-tune.toml --run-dir "runs/ablation/$name" "$@"
 }
 
 case "${1:-all}" in

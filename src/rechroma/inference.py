@@ -28,6 +28,7 @@ from rechroma.images import (
     output_format,
     save_photo,
 )
+from rechroma.models.fuse import prepare_for_inference
 from rechroma.upsample import (
     UPSAMPLERS,
     chroma_targets,
@@ -86,7 +87,7 @@ class Colorizer:
         render_size: int = DEFAULT_RENDER_SIZE,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.model = model.eval().to(device)
+        self.model = prepare_for_inference(model).to(device)
         self.info = info
         self.weights_path = weights_path
         self.render_size = render_size

@@ -33,21 +33,43 @@ def pixel_loss(pred_ab: torch.Tensor, target_ab: torch.Tensor, kind: str = "hube
     raise ConfigError(f"unknown pixel loss {kind!r}; choose one of {PIXEL_LOSSES}")
 
 
-def colorfulness_loss(rgb: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """DDColor's colourfulness loss, 1 - CF / 100, averaged over the batch.
-
-    Counters the washed-out average colour that pixel losses settle on when hue is
-    uncertain. CF is Hasler & Suesstrunk's, on sRGB in 0..255 (as the metric).
-
-    Args:
-        rgb: `(B, 3, H, W)` sRGB in [0, 1], differentiable.
-    """
+def _colorfulness(rgb: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Differentiable per-image CF of `(B, 3, H, W)` sRGB in [0, 1] (as `metrics.colorfulness`)."""
     x = rgb * 255.0
     rg = (x[:, 0] - x[:, 1]).abs().flatten(1)
     yb = (0.5 * (x[:, 0] + x[:, 1]) - x[:, 2]).abs().flatten(1)
     std = torch.sqrt(rg.var(dim=1, unbiased=False) + yb.var(dim=1, unbiased=False) + eps)
     mean = torch.sqrt(rg.mean(dim=1) ** 2 + yb.mean(dim=1) ** 2 + eps)
-    return (1.0 - (std + 0.3 * mean) / 100.0).mean()
+    return std + 0.3 * mean
+
+
+COLORFULNESS_MODES = ("maximize", "match")
+
+
+def colorfulness_loss(
+    rgb: torch.Tensor, true_rgb: torch.Tensor | None = None, mode: str = "maximize"
+) -> torch.Tensor:
+    """Colourfulness loss against the washed-out average colour of pixel losses.
+
+    "maximize" is DDColor's 1 - CF / 100: it rewards colour without limit, so a young
+    model overshoots into blotches. "match" is |CF(pred) - CF(truth)| / 100 per image:
+    it asks for as much colour as the photo really has, no more, and none for a gray
+    one. CF is Hasler & Suesstrunk's on sRGB in 0..255, as the metric computes it.
+
+    Args:
+        rgb: `(B, 3, H, W)` predicted sRGB in [0, 1], differentiable.
+        true_rgb: the true colour image, needed by "match".
+        mode: "maximize" or "match".
+    """
+    if mode == "maximize":
+        return (1.0 - _colorfulness(rgb) / 100.0).mean()
+    if mode == "match":
+        if true_rgb is None:
+            raise ConfigError("colourfulness mode 'match' needs the true colour image")
+        with torch.no_grad():
+            target = _colorfulness(true_rgb)
+        return ((_colorfulness(rgb) - target).abs() / 100.0).mean()
+    raise ConfigError(f"unknown colourfulness mode {mode!r}; choose one of {COLORFULNESS_MODES}")
 
 
 class PerceptualLoss(nn.Module):

@@ -39,6 +39,7 @@ from rechroma.config import (
 from rechroma.data import Sample, ShardDataset, build_class_index, expand_shards, split_shards
 from rechroma.errors import CheckpointError, ConfigError, DataError
 from rechroma.losses import (
+    COLORFULNESS_MODES,
     PerceptualLoss,
     colorfulness_loss,
     discriminator_hinge_loss,
@@ -165,6 +166,9 @@ class _Parts:
     @classmethod
     def build(cls, cfg: Config, model: nn.Module, device: torch.device) -> _Parts:
         parts = cls()
+        mode = cfg.loss.colorfulness_mode
+        if cfg.loss.colorfulness_weight > 0 and mode not in COLORFULNESS_MODES:
+            raise ConfigError(f"unknown loss.colorfulness_mode {mode!r}: {COLORFULNESS_MODES}")
         if cfg.loss.perceptual_weight > 0:
             if not cfg.loss.perceptual_classifier:
                 raise ConfigError("loss.perceptual_weight > 0 needs loss.perceptual_classifier")
@@ -252,13 +256,13 @@ def _train_step(
     if parts.perceptual is not None or cfg.loss.colorfulness_weight > 0:
         # Colour images with the true lightness: these losses judge the colours only.
         pred_rgb = l_ab_to_rgb(batch.clean_lightness, pred)
+        true_rgb = l_ab_to_rgb(batch.clean_lightness, batch.ab)
         if parts.perceptual is not None:
-            true_rgb = l_ab_to_rgb(batch.clean_lightness, batch.ab)
             perceptual = parts.perceptual(pred_rgb, true_rgb)
             total = total + cfg.loss.perceptual_weight * perceptual
             losses["perceptual"] = perceptual.item()
         if cfg.loss.colorfulness_weight > 0:
-            colourful = colorfulness_loss(pred_rgb)
+            colourful = colorfulness_loss(pred_rgb, true_rgb, cfg.loss.colorfulness_mode)
             total = total + cfg.loss.colorfulness_weight * colourful
             losses["colorfulness"] = colourful.item()
     if adversarial:

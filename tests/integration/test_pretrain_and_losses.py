@@ -63,6 +63,7 @@ def test_full_recipe_trains_and_ships_the_ema(tiny_config, classifiers, tmp_path
             perceptual_weight=0.5,
             perceptual_classifier=str(classifiers["rgb"].weights),
             colorfulness_weight=0.1,
+            colorfulness_mode="match",
             adversarial_weight=0.1,
             adversarial_start=2,
         ),
@@ -127,6 +128,14 @@ def test_wrong_classifier_kinds_are_refused(tiny_config, classifiers, tmp_path) 
     )
     with pytest.raises(ConfigError, match="classifier.input"):
         pretrain(unknown_input, tmp_path / "c", progress=False)
+    unknown_mode = replace(
+        tiny_config,
+        model=TINY_MODEL,
+        loss=LossConfig(colorfulness_weight=0.1, colorfulness_mode="most"),
+    )
+    with pytest.raises(ConfigError, match="colorfulness_mode"):
+        train(unknown_mode, tmp_path / "d", progress=False)
+    assert not (tmp_path / "d" / "log.jsonl").exists()  # refused before any step
 
 
 def test_pretrain_needs_labelled_shards(shard_dir, tmp_path) -> None:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from rechroma.errors import ConfigError
 from rechroma.losses import (
     PerceptualLoss,
     colorfulness_loss,
@@ -25,6 +26,41 @@ def test_colorfulness_loss_pushes_gray_towards_colour() -> None:
     gray = torch.full((1, 3, 8, 8), 0.5, requires_grad=True)
     colorfulness_loss(gray + torch.randn(1, 3, 8, 8) * 1e-3).backward()
     assert torch.isfinite(gray.grad).all() and gray.grad.abs().sum() > 0
+
+
+def test_colorfulness_match_is_the_per_image_gap_over_100() -> None:
+    torch.manual_seed(0)
+    pred, truth = torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 16)
+    gap = (colorfulness(pred * 255) - colorfulness(truth * 255)).abs() / 100
+    loss = colorfulness_loss(pred, truth, mode="match")
+    torch.testing.assert_close(loss, gap.mean(), atol=1e-4, rtol=1e-4)
+    assert colorfulness_loss(truth, truth, mode="match").item() < 1e-6
+
+
+def _cf_after_one_step(start: torch.Tensor, truth: torch.Tensor) -> float:
+    pred = start.clone().requires_grad_(True)
+    colorfulness_loss(pred, truth, mode="match").backward()
+    with torch.no_grad():
+        return colorfulness((pred - 0.5 * pred.grad) * 255).item()
+
+
+def test_colorfulness_match_neither_washes_out_nor_overshoots() -> None:
+    torch.manual_seed(0)
+    muted = 0.5 + 0.05 * torch.randn(1, 3, 16, 16)
+    vivid = (0.5 + 0.4 * torch.randn(1, 3, 16, 16)).clamp(0, 1)
+    middle = 0.5 + 0.15 * torch.randn(1, 3, 16, 16)
+    target = colorfulness(middle * 255).item()
+    # Too little colour gains some; too much loses some: both move towards the truth's.
+    assert colorfulness(muted * 255).item() < _cf_after_one_step(muted, middle) < target
+    assert colorfulness(vivid * 255).item() > _cf_after_one_step(vivid, middle) > target
+
+
+def test_colorfulness_modes_are_checked() -> None:
+    rgb = torch.rand(1, 3, 4, 4)
+    with pytest.raises(ConfigError, match="needs the true colour image"):
+        colorfulness_loss(rgb, mode="match")
+    with pytest.raises(ConfigError, match="unknown colourfulness mode"):
+        colorfulness_loss(rgb, rgb, mode="most")
 
 
 def test_hinge_losses() -> None:
