@@ -1,10 +1,11 @@
 """How much PSNR each model pays for colour: PSNR against colourfulness on photos-val.
 
-Every model predicts each photo once (the 256x256 protocol of `rechroma eval`, default
-render size); the prediction is then rendered at several vividness values (chroma
-multiplied, clipped at the gamut), so each model draws a curve from gray (vividness 0)
-to over-saturated. Colour a model has *earned* lies above the curve of a muted model
-saturated after the fact. The v1 bars (PSNR >= 23 dB and ΔCF <= 8) are drawn as a box.
+Every model predicts each photo once (the 256x256 protocol and gray input of `rechroma
+eval`, default render size); the prediction is then rendered at several vividness
+values (chroma multiplied, clipped at the gamut), so each model draws a curve from gray
+(vividness 0) to over-saturated. Colour a model has *earned* lies above the curve of a
+muted model saturated after the fact. The v1 bars (PSNR >= 23 dB and ΔCF <= 8) are
+drawn as a box.
 
     python benchmarks/colour_tradeoff.py --weights A.safetensors B.safetensors \
         --out docs/colour-tradeoff
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rechroma.evaluate import GRAY_CF_THRESHOLD, count_images, iter_images
+from rechroma.evaluate import GRAY_CF_THRESHOLD, count_images, gray_baseline, iter_images
 from rechroma.inference import Colorizer
 from rechroma.metrics import colorfulness, psnr
 
@@ -40,7 +41,8 @@ def score_model(colorizer: Colorizer, photos: list[tuple[str, object]]) -> list[
     sums = {v: {"psnr": [], "colorfulness": []} for v in VIVIDNESS}
     for _, photo in tqdm(photos, desc=colorizer.weights_path.name, unit="photo"):
         truth = as_tensor(photo)
-        prediction = colorizer.predict(photo)
+        # The protocol's input: the truth's Lab lightness as a gray image, as `rechroma eval`.
+        prediction = colorizer.predict(gray_baseline(photo))
         for vividness in VIVIDNESS:
             out = as_tensor(colorizer.render(prediction, vividness))
             sums[vividness]["psnr"].append(psnr(out, truth).item())

@@ -11,7 +11,7 @@ from rechroma.errors import DataError
 COMPONENTS = {
     "pixel": "pixel (Huber on ab)",
     "perceptual": "perceptual",
-    "colorfulness": "colourfulness (1 - CF/100)",
+    "colorfulness": 'colourfulness (1 - CF/100, or |ΔCF|/100 in "match" mode)',
     "g_adv": "G adversarial",
     "d_loss": "D hinge",
 }
