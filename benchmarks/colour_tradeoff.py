@@ -18,10 +18,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
+from PIL import Image
 from tqdm import tqdm
 
-from rechroma.evaluate import GRAY_CF_THRESHOLD, count_images, gray_baseline, iter_images
+from rechroma.evaluate import (
+    GRAY_CF_THRESHOLD,
+    as_tensor,
+    count_images,
+    gray_baseline,
+    iter_images,
+)
 from rechroma.inference import Colorizer
 from rechroma.metrics import colorfulness, psnr
 
@@ -31,29 +37,24 @@ VIVIDNESS = (0.0, 0.5, 1.0, 1.25, 1.5, 1.75, 2.0)
 PSNR_BAR, DELTA_CF_BAR = 23.0, 8.0
 
 
-def as_tensor(image) -> torch.Tensor:
-    """PIL RGB -> `(1, 3, H, W)` float in 0..255."""
-    return torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
-
-
-def score_model(colorizer: Colorizer, photos: list[tuple[str, object]]) -> list[dict]:
+def score_model(colorizer: Colorizer, photos: list[Image.Image]) -> list[dict]:
     """Mean PSNR and colourfulness at every vividness, one network pass per photo."""
-    sums = {v: {"psnr": [], "colorfulness": []} for v in VIVIDNESS}
-    for _, photo in tqdm(photos, desc=colorizer.weights_path.name, unit="photo"):
+    scores = {v: {"psnr": [], "colorfulness": []} for v in VIVIDNESS}
+    for photo in tqdm(photos, desc=colorizer.weights_path.name, unit="photo"):
         truth = as_tensor(photo)
         # The protocol's input: the truth's Lab lightness as a gray image, as `rechroma eval`.
         prediction = colorizer.predict(gray_baseline(photo))
         for vividness in VIVIDNESS:
             out = as_tensor(colorizer.render(prediction, vividness))
-            sums[vividness]["psnr"].append(psnr(out, truth).item())
-            sums[vividness]["colorfulness"].append(colorfulness(out).item())
+            scores[vividness]["psnr"].append(psnr(out, truth).item())
+            scores[vividness]["colorfulness"].append(colorfulness(out).item())
     return [
         {
             "vividness": v,
             "psnr": float(np.mean(values["psnr"])),
             "colorfulness": float(np.mean(values["colorfulness"])),
         }
-        for v, values in sums.items()
+        for v, values in scores.items()
     ]
 
 
@@ -106,13 +107,13 @@ def main() -> None:
 
     photos, truth_cfs = [], []
     total = count_images(args.data)
-    for name, image in tqdm(iter_images(args.data, args.size), total=total, desc="photos"):
+    for _, image in tqdm(iter_images(args.data, args.size), total=total, desc="photos"):
         if image is None:
             continue
         cf = colorfulness(as_tensor(image)).item()
         if cf < GRAY_CF_THRESHOLD:
             continue  # gray ground truth: skipped, as `rechroma eval` does
-        photos.append((name, image))
+        photos.append(image)
         truth_cfs.append(cf)
         if args.limit and len(photos) >= args.limit:
             break

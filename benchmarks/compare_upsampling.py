@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from rechroma.color import rgb_to_lab
-from rechroma.evaluate import evaluate, gray_baseline, image_grid
+from rechroma.evaluate import as_tensor, evaluate, gray_baseline, image_grid
 from rechroma.inference import Colorizer
 from rechroma.metrics import colorfulness, psnr, ssim
 from rechroma.upsample import UPSAMPLERS
@@ -33,11 +33,6 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "photos-val"
 EDGE_QUANTILE = 0.95  # "edge pixels": the top 5% of luma gradient magnitude
 CROP = 72  # full-resolution pixels per side of a zoomed crop
 ZOOM = 4
-
-
-def as_tensor(image: Image.Image) -> torch.Tensor:
-    """PIL RGB -> `(1, 3, H, W)` float in [0, 255]."""
-    return torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
 
 
 def edge_mask(truth: torch.Tensor) -> torch.Tensor:

@@ -184,7 +184,7 @@ def evaluate(
         if truth_image is None:
             unreadable += 1
             continue
-        truth = _as_tensor(truth_image)
+        truth = as_tensor(truth_image)
         cf = colorfulness(truth).item()
         if cf < GRAY_CF_THRESHOLD:
             skipped_gray += 1
@@ -192,7 +192,7 @@ def evaluate(
         truth_cf.append(cf)
         gray_input = gray_baseline(truth_image)
         outputs = {method_name: method(gray_input) for method_name, method in methods.items()}
-        tensors = {method_name: _as_tensor(output) for method_name, output in outputs.items()}
+        tensors = {method_name: as_tensor(output) for method_name, output in outputs.items()}
         for method_name, output_tensor in tensors.items():
             row = scores[method_name].add(output_tensor, truth, lpips)
             rows.append({"image": name, "method": method_name, **row})
@@ -253,7 +253,7 @@ def evaluate(
     )
 
 
-def _as_tensor(image: Image.Image) -> torch.Tensor:
+def as_tensor(image: Image.Image) -> torch.Tensor:
     """PIL RGB -> `(1, 3, H, W)` float in [0, 255]."""
     return torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
 

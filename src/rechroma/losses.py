@@ -46,6 +46,12 @@ def _colorfulness(rgb: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 COLORFULNESS_MODES = ("maximize", "match")
 
 
+def check_colorfulness_mode(mode: str, label: str = "colourfulness mode") -> None:
+    """Raise `ConfigError`, naming the setting as `label`, unless `mode` is known."""
+    if mode not in COLORFULNESS_MODES:
+        raise ConfigError(f"unknown {label} {mode!r}; choose one of {COLORFULNESS_MODES}")
+
+
 def colorfulness_loss(
     rgb: torch.Tensor, true_rgb: torch.Tensor | None = None, mode: str = "maximize"
 ) -> torch.Tensor:
@@ -61,15 +67,14 @@ def colorfulness_loss(
         true_rgb: the true colour image, needed by "match".
         mode: "maximize" or "match".
     """
+    check_colorfulness_mode(mode)
     if mode == "maximize":
         return (1.0 - _colorfulness(rgb) / 100.0).mean()
-    if mode == "match":
-        if true_rgb is None:
-            raise ConfigError("colourfulness mode 'match' needs the true colour image")
-        with torch.no_grad():
-            target = _colorfulness(true_rgb)
-        return ((_colorfulness(rgb) - target).abs() / 100.0).mean()
-    raise ConfigError(f"unknown colourfulness mode {mode!r}; choose one of {COLORFULNESS_MODES}")
+    if true_rgb is None:
+        raise ConfigError("colourfulness mode 'match' needs the true colour image")
+    with torch.no_grad():
+        target = _colorfulness(true_rgb)
+    return ((_colorfulness(rgb) - target).abs() / 100.0).mean()
 
 
 class PerceptualLoss(nn.Module):

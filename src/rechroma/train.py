@@ -39,8 +39,8 @@ from rechroma.config import (
 from rechroma.data import Sample, ShardDataset, build_class_index, expand_shards, split_shards
 from rechroma.errors import CheckpointError, ConfigError, DataError
 from rechroma.losses import (
-    COLORFULNESS_MODES,
     PerceptualLoss,
+    check_colorfulness_mode,
     colorfulness_loss,
     discriminator_hinge_loss,
     generator_hinge_loss,
@@ -166,9 +166,9 @@ class _Parts:
     @classmethod
     def build(cls, cfg: Config, model: nn.Module, device: torch.device) -> _Parts:
         parts = cls()
-        mode = cfg.loss.colorfulness_mode
-        if cfg.loss.colorfulness_weight > 0 and mode not in COLORFULNESS_MODES:
-            raise ConfigError(f"unknown loss.colorfulness_mode {mode!r}: {COLORFULNESS_MODES}")
+        if cfg.loss.colorfulness_weight > 0:
+            # Here, before any step, rather than at the first loss.
+            check_colorfulness_mode(cfg.loss.colorfulness_mode, "loss.colorfulness_mode")
         if cfg.loss.perceptual_weight > 0:
             if not cfg.loss.perceptual_classifier:
                 raise ConfigError("loss.perceptual_weight > 0 needs loss.perceptual_classifier")
@@ -256,7 +256,9 @@ def _train_step(
     if parts.perceptual is not None or cfg.loss.colorfulness_weight > 0:
         # Colour images with the true lightness: these losses judge the colours only.
         pred_rgb = l_ab_to_rgb(batch.clean_lightness, pred)
-        true_rgb = l_ab_to_rgb(batch.clean_lightness, batch.ab)
+        true_rgb = None
+        if parts.perceptual is not None or cfg.loss.colorfulness_mode == "match":
+            true_rgb = l_ab_to_rgb(batch.clean_lightness, batch.ab)
         if parts.perceptual is not None:
             perceptual = parts.perceptual(pred_rgb, true_rgb)
             total = total + cfg.loss.perceptual_weight * perceptual

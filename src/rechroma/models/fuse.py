@@ -33,7 +33,7 @@ def prepare_for_inference(model: nn.Module) -> nn.Module:
 
     Channels-last lets oneDNN (CPU) and cuDNN run the convolutions without reordering
     the activations between layers; with the folding it cut the U-Net's time at render
-    size 192 by about a sixth on this project's CPU (docs/BENCHMARKS.md).
+    size 192 by about a fifth on this project's CPU (docs/MODEL.md).
     """
     model = fold_batch_norms(model.eval())
     return model.to(memory_format=torch.channels_last)
