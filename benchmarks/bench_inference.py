@@ -74,7 +74,7 @@ def peak_rss_mb() -> float:
 def child_colorize(path: Path, repeats: int, threads: int, render_size: int | None) -> dict:
     """Measured in its own process, so peak RSS belongs to this size alone."""
     from rechroma.images import encode_photo, open_photo
-    from rechroma.inference import Colorizer
+    from rechroma.inference.colorizer import Colorizer
 
     colorizer = Colorizer.load(render_size=render_size, threads=threads)
     baseline = peak_rss_mb()

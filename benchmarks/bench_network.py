@@ -21,8 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from rechroma.checkpoint import load_generator
-from rechroma.inference import Colorizer
+from rechroma.inference.colorizer import Colorizer
+from rechroma.models.checkpoint import load_generator
 
 SIZES = (64, 96, 128, 192, 256)
 

@@ -21,15 +21,15 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from rechroma.evaluate import (
+from rechroma.evaluation.evaluate import (
     GRAY_CF_THRESHOLD,
     as_tensor,
     count_images,
     gray_baseline,
     iter_images,
 )
-from rechroma.inference import Colorizer
-from rechroma.metrics import colorfulness, psnr
+from rechroma.evaluation.metrics import colorfulness, psnr
+from rechroma.inference.colorizer import Colorizer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "photos-val"

@@ -23,10 +23,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from rechroma.color import rgb_to_lab
-from rechroma.evaluate import as_tensor, evaluate, gray_baseline, image_grid
-from rechroma.inference import Colorizer
-from rechroma.metrics import colorfulness, psnr, ssim
-from rechroma.upsample import UPSAMPLERS
+from rechroma.evaluation.evaluate import as_tensor, evaluate, gray_baseline, image_grid
+from rechroma.evaluation.metrics import colorfulness, psnr, ssim
+from rechroma.inference.colorizer import Colorizer
+from rechroma.inference.upsample import UPSAMPLERS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "photos-val"

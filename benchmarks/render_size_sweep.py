@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from rechroma.evaluate import evaluate
-from rechroma.inference import Colorizer
+from rechroma.evaluation.evaluate import evaluate
+from rechroma.inference.colorizer import Colorizer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "photos-val"

@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from rechroma.checkpoint import save_weights
-from rechroma.config import Config, DataConfig, ModelConfig, TrainConfig
 from rechroma.models import build_generator
+from rechroma.models.checkpoint import save_weights
+from rechroma.training.config import Config, DataConfig, ModelConfig, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RECHROMA_SHARED", REPO.parent / "shared"))
@@ -155,6 +155,6 @@ def start_server():
 @pytest.fixture(scope="module")
 def colorizer(tiny_weights: Path):
     """The untrained tiny generator behind the real Colorizer, at a small render size."""
-    from rechroma.inference import Colorizer
+    from rechroma.inference.colorizer import Colorizer
 
     return Colorizer.load(tiny_weights, render_size=64, threads=1)

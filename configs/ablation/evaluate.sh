@@ -16,7 +16,7 @@ cp "$(last gan)" "$rows/+gan.safetensors"
 cp "$(last colour)" "$rows/+colourfulness.safetensors"
 cp "$(last final)" "$rows/final-multiscale.safetensors"
 cp "$(last final-no-degrade)" "$rows/final-no-degrade.safetensors"
-# configs/v1.toml as it stands: 3,000 steps with the "match" colourfulness loss.
+# configs/ablation/v0-match.toml: 3,000 steps with the "match" colourfulness loss.
 cp "$(ls runs/v1/checkpoints/step_*.safetensors | tail -1)" "$rows/v1-match-3000.safetensors"
 compare=()
 for name in v0-step1000 scratch-1000 pretrained-encoder-1000 v0+200-pixel +perceptual +gan \

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from rechroma import __version__
-from rechroma.config import ServerSettings
 from rechroma.errors import InvalidOptionError, RechromaError
 from rechroma.images import FORMATS, PHOTO_SUFFIXES
+from rechroma.server.settings import ServerSettings
 
 if TYPE_CHECKING:
-    from rechroma.inference import Colorizer
+    from rechroma.inference.colorizer import Colorizer
 
 T = TypeVar("T")
 
@@ -242,14 +242,14 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_colorizer(args: argparse.Namespace) -> Colorizer:
-    from rechroma.inference import Colorizer
+    from rechroma.inference.colorizer import Colorizer
 
     return Colorizer.load(args.weights, render_size=args.render_size, threads=args.threads)
 
 
 def _cmd_colorize(args: argparse.Namespace) -> int:
-    from rechroma.batch import BatchOptions, colorize_many
     from rechroma.images import DEFAULT_MAX_PIXELS
+    from rechroma.inference.batch import BatchOptions, colorize_many
 
     if args.jobs < 1:
         raise InvalidOptionError(f"--jobs must be at least 1, got {args.jobs}")
@@ -315,7 +315,7 @@ def _output_name(path: Path, fmt: str | None) -> Path:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from rechroma.data import prepare_shards
+    from rechroma.data.prepare import prepare_shards
 
     report = prepare_shards(
         args.src,
@@ -341,10 +341,10 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rechroma.evaluate import evaluate, write_report
-    from rechroma.fid_metric import load_inception
-    from rechroma.inference import Colorizer
-    from rechroma.lpips_metric import load_lpips
+    from rechroma.evaluation.evaluate import evaluate, write_report
+    from rechroma.evaluation.fid import load_inception
+    from rechroma.evaluation.lpips import load_lpips
+    from rechroma.inference.colorizer import Colorizer
 
     colorizers = [_load_colorizer(args)]
     colorizers += [
@@ -404,7 +404,7 @@ def _unique_name(name: str, taken: dict[str, object]) -> str:
 def _cmd_fetch_weights(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rechroma.downloads import KNOWN_FILES, fetch
+    from rechroma.evaluation.downloads import KNOWN_FILES, fetch
 
     remote = KNOWN_FILES[args.name]
     with tqdm(total=remote.size, unit="B", unit_scale=True, disable=args.quiet) as bar:
@@ -419,8 +419,8 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
-    from rechroma.inference import DEFAULT_WEIGHTS
-    from rechroma.onnx_export import check_onnx, export_onnx
+    from rechroma.inference.colorizer import DEFAULT_WEIGHTS
+    from rechroma.inference.onnx_export import check_onnx, export_onnx
 
     weights = args.weights or DEFAULT_WEIGHTS
     path = export_onnx(weights, args.out)
@@ -436,7 +436,7 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot_log(args: argparse.Namespace) -> int:
-    from rechroma.plots import plot_training_log
+    from rechroma.evaluation.plots import plot_training_log
 
     print(plot_training_log(args.run_dir, args.out))
     return EXIT_OK
@@ -465,8 +465,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from rechroma.config import PretrainConfig, load_config
-    from rechroma.pretrain import pretrain
+    from rechroma.training.config import PretrainConfig, load_config
+    from rechroma.training.pretrain import pretrain
 
     cfg = load_config(args.config, args.overrides, cls=PretrainConfig)
     result = pretrain(cfg, args.run_dir, progress=not args.quiet)
@@ -484,8 +484,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from rechroma.config import config_to_dict, load_config
-    from rechroma.train import load_run_config, train
+    from rechroma.training.config import config_to_dict, load_config
+    from rechroma.training.train import load_run_config, train
 
     # A resumed run starts from its own saved config; --config and --set still apply on top.
     base = config_to_dict(load_run_config(args.run_dir)) if args.resume else None

@@ -18,6 +18,9 @@ L_SCALE = 50.0
 # a*, b* of sRGB colours stay within about +-110 for nearly all photos
 # (the constant Zhang et al. use), so ab / 110 lands in [-1, 1].
 AB_SCALE = 110.0
+# Colour hints reach a network as three channels: hint a and hint b (normalized like its
+# ab output) and a 0/1 mask of where a hint is (see `rechroma.data.hints`).
+HINT_CHANNELS = 3
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:

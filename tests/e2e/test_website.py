@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rechroma.config import ServerSettings
-from rechroma.inference import Colorizer
+from rechroma.inference.colorizer import Colorizer
+from rechroma.server.settings import ServerSettings
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip("playwright.sync_api")

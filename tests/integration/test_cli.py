@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from rechroma.color import rgb_to_lab
-from rechroma.inference import DEFAULT_WEIGHTS
+from rechroma.inference.colorizer import DEFAULT_WEIGHTS
 
 
 def rechroma(*args: str, check: bool = False) -> subprocess.CompletedProcess:

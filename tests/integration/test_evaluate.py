@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
-from rechroma.evaluate import GRAY_BASELINE, evaluate, gray_baseline, write_report
-from rechroma.inference import Colorizer
-from rechroma.plots import plot_training_log
-from rechroma.train import train
+from rechroma.evaluation.evaluate import GRAY_BASELINE, evaluate, gray_baseline, write_report
+from rechroma.evaluation.plots import plot_training_log
+from rechroma.inference.colorizer import Colorizer
+from rechroma.training.train import train
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_training_curves_plot(tiny_config, tmp_path) -> None:
 def test_lpips_is_reported_when_weights_are_given(tiny_colorizer, shard_dir, tmp_path) -> None:
     import torch
 
-    from rechroma.lpips_metric import AlexNetTrunk, load_lpips
+    from rechroma.evaluation.lpips import AlexNetTrunk, load_lpips
 
     torch.manual_seed(0)
     state = {f"features.{k}": v for k, v in AlexNetTrunk().features.state_dict().items()}
@@ -135,7 +135,7 @@ def test_lpips_is_reported_when_weights_are_given(tiny_colorizer, shard_dir, tmp
 def test_fid_is_reported_against_the_ground_truth(tiny_colorizer, shard_dir, tmp_path) -> None:
     import torch
 
-    from rechroma.fid_metric import InceptionFeatures
+    from rechroma.evaluation.fid import InceptionFeatures
 
     torch.manual_seed(0)
     inception = InceptionFeatures().eval()

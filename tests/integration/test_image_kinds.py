@@ -16,7 +16,7 @@ from PIL import Image, ImageCms
 from rechroma.color import rgb_to_lab
 from rechroma.errors import ImageReadError, ImageTooLargeError, RechromaError, UnsupportedImageError
 from rechroma.images import open_photo
-from rechroma.inference import Colorizer
+from rechroma.inference.colorizer import Colorizer
 
 
 @pytest.fixture(scope="module")

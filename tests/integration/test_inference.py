@@ -8,7 +8,7 @@ from PIL import Image
 
 from rechroma.errors import ImageReadError, ImageTooLargeError, UnsupportedImageError
 from rechroma.images import EXIF_DESCRIPTION, EXIF_ORIENTATION, open_photo
-from rechroma.inference import render_shape
+from rechroma.inference.colorizer import render_shape
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from rechroma.onnx_export import check_onnx, export_onnx  # noqa: E402
+from rechroma.inference.onnx_export import check_onnx, export_onnx  # noqa: E402
 
 
 def test_export_matches_pytorch_at_other_sizes(tiny_weights, tmp_path) -> None:

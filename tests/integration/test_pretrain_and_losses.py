@@ -7,8 +7,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from rechroma.checkpoint import load_generator, load_model, read_info
-from rechroma.config import (
+from rechroma.errors import ConfigError
+from rechroma.models.checkpoint import load_generator, load_model, read_info
+from rechroma.training.config import (
     ClassifierConfig,
     DataConfig,
     InitConfig,
@@ -17,9 +18,8 @@ from rechroma.config import (
     PretrainConfig,
     TrainConfig,
 )
-from rechroma.errors import ConfigError
-from rechroma.pretrain import pretrain
-from rechroma.train import train
+from rechroma.training.pretrain import pretrain
+from rechroma.training.train import train
 
 TINY_MODEL = ModelConfig(width=8, depth=3, max_channels=32)
 
@@ -85,7 +85,7 @@ def test_full_recipe_trains_and_ships_the_ema(tiny_config, classifiers, tmp_path
     assert not torch.equal(shipped.state_dict()[name], raw[name])
     assert "discriminator" in state and "d_optimizer" in state
 
-    from rechroma.plots import plot_training_log
+    from rechroma.evaluation.plots import plot_training_log
 
     assert plot_training_log(run_dir).stat().st_size > 10_000  # curves with the loss terms
 

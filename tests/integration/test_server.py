@@ -12,8 +12,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from rechroma.config import ServerSettings
-from rechroma.inference import Colorizer
+from rechroma.inference.colorizer import Colorizer
+from rechroma.server.settings import ServerSettings
 
 LIMITS = ServerSettings(
     max_upload_bytes=300_000, max_pixels=2_000_000, max_files=3, inference_workers=1, max_queue=3

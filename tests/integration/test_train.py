@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from rechroma.checkpoint import load_generator
-from rechroma.config import OptimConfig
-from rechroma.train import get_lr, latest_checkpoint, train
+from rechroma.models.checkpoint import load_generator
+from rechroma.training.config import OptimConfig
+from rechroma.training.train import get_lr, latest_checkpoint, train
 
 
 def test_learning_rate_warms_up_then_decays() -> None:
@@ -55,3 +55,65 @@ def test_resume_without_checkpoints_is_an_error(tiny_config, tmp_path) -> None:
 
     with pytest.raises(CheckpointError):
         train(tiny_config, tmp_path / "empty", resume=True, progress=False)
+
+
+def test_lite0_unet_trains_from_imagenet_weights_with_hints_and_a_mix(tiny_config, tmp_path):
+    """A few steps of the v1 recipe's parts: pretrained Lite0, mixed sources, hints, the
+    perceptual loss on Lite0 features, a frozen-encoder phase, EMA."""
+    from dataclasses import replace
+
+    from rechroma.models.efficientnet_lite import imagenet_state_dict
+    from rechroma.training.config import (
+        HintConfig,
+        InitConfig,
+        LossConfig,
+        ModelConfig,
+    )
+
+    data = tiny_config.data
+    cfg = replace(
+        tiny_config,
+        data=replace(
+            data,
+            train_shards=(data.train_shards[0], data.val_shards[0]),
+            train_weights=(0.7, 0.3),
+            crop_sizes=(32, 64),
+            crop_size=64,
+        ),
+        model=ModelConfig(name="lite0-unet", decoder_channels=(32, 16, 16, 8, 8)),
+        init=InitConfig(imagenet_encoder=True, freeze_encoder_steps=2),
+        loss=LossConfig(
+            perceptual_weight=0.01,
+            perceptual_classifier="efficientnet-lite0",
+            colorfulness_weight=0.1,
+            colorfulness_mode="match",
+        ),
+        hints=HintConfig(probability=1.0, mean_points=3),
+        train=replace(tiny_config.train, ema_decay=0.9, bf16=True),
+    )
+    final = train(cfg, tmp_path / "run", progress=False)
+    model, info = load_generator(final)
+    assert info.model_name == "lite0-unet" and info.model_kwargs == {
+        "decoder_channels": [32, 16, 16, 8, 8]
+    }
+    log = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in log]
+    losses = [r for r in records if r["kind"] == "train"]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in losses)
+    assert "perceptual" in losses[0] and "colorfulness" in losses[0]
+    # Frozen for two steps, then trained: the encoder moved away from ImageNet's weights,
+    # and its stem learned to read the hint channels (they start at zero).
+    stem = model.encoder.stem[1].weight
+    imagenet_stem = imagenet_state_dict()["trunk.stem.1.weight"]
+    assert not torch.allclose(stem[:, :1], imagenet_stem.sum(dim=1, keepdim=True))
+    assert stem[:, 1:].abs().sum() > 0
+
+
+def test_bf16_is_used_only_where_the_cpu_supports_it() -> None:
+    from rechroma.training.config import TrainConfig
+    from rechroma.training.train import use_bf16
+
+    cpu = torch.device("cpu")
+    assert use_bf16(TrainConfig(bf16=False), cpu) is False
+    supported = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert use_bf16(TrainConfig(bf16=True), cpu) is supported

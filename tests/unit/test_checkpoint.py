@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from rechroma.checkpoint import file_sha256, load_generator, read_info, save_weights
 from rechroma.errors import CheckpointError
 from rechroma.models import build_generator
+from rechroma.models.checkpoint import file_sha256, load_generator, read_info, save_weights
 
 
 def test_round_trip_is_strict_and_exact(tmp_path) -> None:

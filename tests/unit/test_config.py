@@ -1,7 +1,7 @@
 import pytest
 
-from rechroma.config import Config, config_from_dict, config_to_dict, load_config
 from rechroma.errors import ConfigError
+from rechroma.training.config import Config, config_from_dict, config_to_dict, load_config
 
 
 def test_defaults_without_file_or_overrides() -> None:

@@ -6,12 +6,13 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from rechroma.data import (
+from rechroma.data.prepare import prepare_shards
+from rechroma.data.shards import (
+    MixedDataset,
     ShardDataset,
     build_class_index,
     class_id_from_key,
     expand_shards,
-    prepare_shards,
     split_shards,
 )
 from rechroma.errors import DataError
@@ -74,7 +75,7 @@ def test_training_stream_is_deterministic_by_seed(shard_dir) -> None:
 
 def test_training_degrades_input_only(shard_dir) -> None:
     shards = expand_shards([shard_dir / "train-*.tar"])
-    from rechroma.degrade import DegradeConfig
+    from rechroma.data.degrade import DegradeConfig
 
     always = DegradeConfig(prob=1.0, fade=1.0, grain=1.0)
     samples = _collect(ShardDataset(shards, crop_size=24, degrade=always), 6)
@@ -133,3 +134,25 @@ def test_prepare_shrinks_but_never_enlarges(tmp_path) -> None:
     with tarfile.open(report.shards[0]) as tar:
         sizes = sorted(Image.open(tar.extractfile(m)).size for m in tar.getmembers())
     assert sizes == [(40, 30), (133, 100)]
+
+
+def test_mixed_stream_draws_sources_by_weight(shard_dir) -> None:
+    index = build_class_index([shard_dir / "train-000.tar"])
+
+    def source(shard: str, seed: int) -> ShardDataset:
+        return ShardDataset([shard_dir / shard], crop_size=8, seed=seed, class_index=index)
+
+    # Training keys carry a class, validation keys none (-1): the label tells the source.
+    mix = MixedDataset([source("train-000.tar", 0), source("val-000.tar", 1)], [0.8, 0.2], seed=3)
+    first = [sample.label for sample in _collect(mix, 400)]
+    assert first == [sample.label for sample in _collect(mix, 400)]  # seeded
+    share = np.mean([label == -1 for label in first])
+    assert 0.14 < share < 0.26
+
+
+def test_mixed_stream_needs_one_weight_per_source(shard_dir) -> None:
+    source = ShardDataset([shard_dir / "val-000.tar"], crop_size=8)
+    with pytest.raises(DataError):
+        MixedDataset([source], [0.5, 0.5])
+    with pytest.raises(DataError):
+        MixedDataset([source], [0.0])

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from rechroma.color import rgb_to_lab
-from rechroma.degrade import DegradeConfig, degrade_lightness
+from rechroma.data.degrade import DegradeConfig, degrade_lightness
 
 EVERYTHING = DegradeConfig(prob=1, tint=1, fade=1, exposure=1, blur=1, grain=1, jpeg=1)
 

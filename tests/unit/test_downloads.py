@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from rechroma.downloads import DownloadError, RemoteFile, fetch
+from rechroma.evaluation.downloads import DownloadError, RemoteFile, fetch
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 GOOD_SHA = hashlib.sha256(PAYLOAD).hexdigest()

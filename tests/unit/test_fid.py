@@ -3,7 +3,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from rechroma.fid_metric import (
+from rechroma.evaluation.fid import (
     UNAVAILABLE_INCEPTION,
     FidUnavailable,
     InceptionFeatures,

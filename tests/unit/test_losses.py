@@ -4,15 +4,15 @@ import pytest
 import torch
 
 from rechroma.errors import ConfigError
-from rechroma.losses import (
+from rechroma.evaluation.metrics import colorfulness
+from rechroma.models import build_model
+from rechroma.training.losses import (
     PerceptualLoss,
     colorfulness_loss,
     discriminator_hinge_loss,
     generator_hinge_loss,
     pixel_loss,
 )
-from rechroma.metrics import colorfulness
-from rechroma.models import build_model
 
 
 def test_colorfulness_loss_is_one_minus_the_metric_over_100() -> None:

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from rechroma.lpips_metric import (
+from rechroma.evaluation.lpips import (
     SCALE,
     SHIFT,
     UNAVAILABLE_ALEXNET,

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from rechroma.metrics import colorfulness, psnr, ssim
+from rechroma.evaluation.metrics import colorfulness, psnr, ssim
 
 
 def _pair(real_photo) -> tuple[np.ndarray, np.ndarray]:

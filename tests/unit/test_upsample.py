@@ -7,8 +7,8 @@ from kornia.filters import guided_blur
 from PIL import Image
 from torch.nn import functional as F
 
-from rechroma import upsample
-from rechroma.upsample import (
+from rechroma.inference import upsample
+from rechroma.inference.upsample import (
     chroma_targets,
     guided_coefficients,
     upsample_apply,

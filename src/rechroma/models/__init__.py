@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from torch import nn
 
 from rechroma.errors import ConfigError
 from rechroma.models.classifier import Classifier
+from rechroma.models.efficientnet_lite import EfficientNetLite0
+from rechroma.models.lite_unet import Lite0UNet
 from rechroma.models.patchgan import PatchDiscriminator
 from rechroma.models.unet import UNet
 
-_GENERATORS: dict[str, Callable[..., nn.Module]] = {"unet": UNet}
+_GENERATORS: dict[str, Callable[..., nn.Module]] = {"unet": UNet, "lite0-unet": Lite0UNet}
 # Networks that help training (pretraining, perceptual loss, adversary) but never colorize.
 _AUXILIARY: dict[str, Callable[..., nn.Module]] = {
     "classifier": Classifier,
+    "efficientnet-lite0": EfficientNetLite0,
     "patchgan": PatchDiscriminator,
 }
 
@@ -22,6 +26,15 @@ _AUXILIARY: dict[str, Callable[..., nn.Module]] = {
 def list_generators() -> list[str]:
     """Names accepted by `build_generator`."""
     return sorted(_GENERATORS)
+
+
+def generator_parameters(name: str) -> set[str]:
+    """The keyword arguments generator `name`'s constructor takes."""
+    try:
+        factory = _GENERATORS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; choose one of {list_generators()}") from None
+    return set(inspect.signature(factory).parameters)
 
 
 def build_generator(name: str, **kwargs: object) -> nn.Module:

@@ -39,6 +39,11 @@ class Classifier(nn.Module):
         """`(B, in_channels, H, W)` in [-1, 1] -> `(B, num_classes)` logits."""
         return self.head(self.encoder(x)[-1].mean(dim=(2, 3)))
 
+    @staticmethod
+    def rgb_input(rgb: torch.Tensor) -> torch.Tensor:
+        """sRGB in [0, 1] -> this network's input range [-1, 1]."""
+        return rgb * 2.0 - 1.0
+
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Feature maps at every level, finest first (for perceptual losses)."""
         return self.encoder(x)

@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from rechroma import __version__
-from rechroma.config import ServerSettings
 from rechroma.errors import (
     ImageReadError,
     ImageTooLargeError,
@@ -21,9 +20,10 @@ from rechroma.errors import (
     RechromaError,
     UnsupportedImageError,
 )
-from rechroma.inference import Colorizer
+from rechroma.inference.colorizer import Colorizer
 from rechroma.server.admission import Admission, ServerBusyError
 from rechroma.server.routes import router
+from rechroma.server.settings import ServerSettings
 from rechroma.server.uploads import BadUploadError, TooManyFilesError
 
 logger = logging.getLogger(__name__)

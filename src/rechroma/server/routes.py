@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from rechroma import __version__
 from rechroma.errors import InvalidOptionError, RechromaError
 from rechroma.images import encode_photo, open_photo
-from rechroma.inference import MAX_VIVIDNESS, Colorizer
+from rechroma.inference.colorizer import MAX_VIVIDNESS, Colorizer
 from rechroma.server.uploads import BadUploadError, UploadedFile, UploadLimits, read_upload
 
 router = APIRouter()

@@ -24,7 +24,7 @@ from rechroma.errors import ImageReadError, ImageTooLargeError, RechromaError, U
 from rechroma.images import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
-    from rechroma.inference import Colorizer
+    from rechroma.inference.colorizer import Colorizer
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ _worker_colorizer: Colorizer | None = None
 
 def _init_worker(options: BatchOptions, threads: int) -> None:
     global _worker_colorizer
-    from rechroma.inference import Colorizer
+    from rechroma.inference.colorizer import Colorizer
 
     _worker_colorizer = Colorizer.load(options.weights, options.render_size, threads)
 
@@ -163,7 +163,7 @@ def _colorize_one(
 
 
 def _run_serial(todo: list[tuple[Path, Path]], options: BatchOptions) -> Iterator[Result]:
-    from rechroma.inference import Colorizer
+    from rechroma.inference.colorizer import Colorizer
 
     colorizer = Colorizer.load(options.weights, options.render_size, options.threads)
     for src, dst in todo:
@@ -171,8 +171,8 @@ def _run_serial(todo: list[tuple[Path, Path]], options: BatchOptions) -> Iterato
 
 
 def _run_pool(todo: list[tuple[Path, Path]], options: BatchOptions, jobs: int) -> Iterator[Result]:
-    from rechroma.checkpoint import read_info
-    from rechroma.inference import DEFAULT_WEIGHTS
+    from rechroma.inference.colorizer import DEFAULT_WEIGHTS
+    from rechroma.models.checkpoint import read_info
 
     read_info(options.weights or DEFAULT_WEIGHTS)  # bad weights fail here, once, clearly
     threads = options.threads or max(1, (os.cpu_count() or 1) // jobs)

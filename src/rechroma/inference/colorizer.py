@@ -1,7 +1,7 @@
 """Colorize photos of any size on the CPU with a trained generator.
 
 The network sees a small copy of the photo's luma (short side `render_size`) and
-predicts chroma at that size; `rechroma.upsample` brings the chroma up to full size,
+predicts chroma at that size; `rechroma.inference.upsample` brings the chroma up to full size,
 guided by the photo's own full-resolution luma, so every detail of the input survives
 at its exact size. `predict` (the network) and `render` (vividness, upsampling and
 merge) are separate, so a new vividness never re-runs the network.
@@ -17,7 +17,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-from rechroma.checkpoint import CheckpointInfo, file_sha256, load_generator
 from rechroma.color import denormalize_ab, lab_to_rgb, normalize_l, rgb_to_lab
 from rechroma.errors import InvalidOptionError
 from rechroma.images import (
@@ -28,8 +27,7 @@ from rechroma.images import (
     output_format,
     save_photo,
 )
-from rechroma.models.fuse import prepare_for_inference
-from rechroma.upsample import (
+from rechroma.inference.upsample import (
     UPSAMPLERS,
     chroma_targets,
     guided_coefficients,
@@ -37,10 +35,12 @@ from rechroma.upsample import (
     upsample_apply,
     ycbcr_image,
 )
+from rechroma.models.checkpoint import CheckpointInfo, file_sha256, load_generator
+from rechroma.models.fuse import prepare_for_inference
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "rechroma-v0.safetensors"
 # Chosen by evaluating the shipped model at several sizes on photos-val (docs/MODEL.md).
 DEFAULT_RENDER_SIZE = 192

@@ -1,4 +1,4 @@
-"""Training losses. Each takes normalized tensors as produced by `rechroma.data`."""
+"""Training losses. Each takes normalized tensors as produced by `rechroma.data.shards`."""
 
 from __future__ import annotations
 
@@ -80,9 +80,10 @@ def colorfulness_loss(
 class PerceptualLoss(nn.Module):
     """L1 between an RGB classifier's features of the prediction and of the truth.
 
-    Our own classifier, pretrained on Tiny ImageNet in colour, plays VGG's role: its
-    features differ when a colour is implausible for the object (a green face), which a
-    pixel loss on ab alone does not see. Frozen; levels 1..`levels` (strides 2, 4, ...).
+    An ImageNet classifier (EfficientNet-Lite0, or our own pretrained on Tiny ImageNet)
+    plays VGG's role: its features differ when a colour is implausible for the object (a
+    green face), which a pixel loss on ab alone does not see. Frozen; levels 1..`levels`
+    of its pyramid (strides 2, 4, ... for ours; 4, 8, ... for Lite0).
     """
 
     def __init__(self, classifier: nn.Module, levels: int = 3) -> None:
@@ -101,13 +102,13 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, pred_rgb: torch.Tensor, true_rgb: torch.Tensor) -> torch.Tensor:
         """`(B, 3, H, W)` sRGB in [0, 1] each -> scalar loss."""
-        pred_features = self.classifier.features(pred_rgb * 2.0 - 1.0)
+        pred_features = self.classifier.features(self.classifier.rgb_input(pred_rgb))
         with torch.no_grad():
-            true_features = self.classifier.features(true_rgb * 2.0 - 1.0)
+            true_features = self.classifier.features(self.classifier.rgb_input(true_rgb))
         levels = range(1, min(self.levels, len(pred_features) - 1) + 1)
-        total = pred_rgb.new_zeros(())
+        total = pred_rgb.new_zeros((), dtype=torch.float32)
         for level in levels:
-            total = total + F.l1_loss(pred_features[level], true_features[level])
+            total = total + F.l1_loss(pred_features[level].float(), true_features[level].float())
         return total / len(levels)
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rechroma.checkpoint import load_generator
 from rechroma.errors import RechromaError
+from rechroma.models.checkpoint import load_generator
 
 # A size that is a multiple of every stride we build; H and W are dynamic in the graph.
 EXPORT_SHAPE = (1, 1, 192, 256)

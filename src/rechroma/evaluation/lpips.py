@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rechroma.downloads import ALEXNET, cached_path
 from rechroma.errors import MetricUnavailable
+from rechroma.evaluation.downloads import ALEXNET, cached_path
 
 ALEX_CHANNELS = (64, 192, 384, 256, 256)
 # Outputs of these `features` modules (each ReLU after conv1..conv5) are compared.

@@ -1,4 +1,4 @@
-"""Streaming (L, ab) samples from webdataset-style tar shards, and packing photos into shards.
+"""Streaming (L, ab) samples from webdataset-style tar shards.
 
 A shard is a plain tar of JPEGs; member `n01443537_42.jpg` has key `n01443537_42`, and
 the key's prefix before `_` is the ImageNet class id when there is one. Shards are read
@@ -9,30 +9,28 @@ from __future__ import annotations
 
 import glob
 import io
-import itertools
 import logging
 import re
 import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import IterableDataset, get_worker_info
-from tqdm import tqdm
 
 from rechroma.color import normalize_ab, normalize_l, rgb_to_lab
-from rechroma.degrade import DegradeConfig, degrade_lightness
+from rechroma.data.degrade import DegradeConfig, degrade_lightness
 from rechroma.errors import DataError
-from rechroma.images import PHOTO_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
 SHARD_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 _WNID = re.compile(r"^n\d{8}$")
+_T = TypeVar("_T")
 
 
 class Sample(NamedTuple):
@@ -182,19 +180,27 @@ class ShardDataset(IterableDataset):
             order = np.random.default_rng([self.seed, epoch]).permutation(len(shards))
             shards = [shards[i] for i in order]
         rng = np.random.default_rng([self.seed, epoch, worker_id])
-        samples = self._samples(shards, worker_id, num_workers, rng)
+        members = self._members(shards, worker_id, num_workers)
         if self.train and self.shuffle_buffer > 1:
-            samples = _buffer_shuffle(samples, self.shuffle_buffer, rng)
-        yield from samples
+            # Shuffle the encoded bytes, not decoded crops: a buffer of thousands of
+            # JPEGs costs megabytes where the same number of float crops costs gigabytes.
+            members = _buffer_shuffle(members, self.shuffle_buffer, rng)
+        yield from self._samples(members, rng)
 
-    def _samples(
-        self, shards: list[Path], worker_id: int, num_workers: int, rng: np.random.Generator
-    ) -> Iterator[Sample]:
+    def _members(
+        self, shards: list[Path], worker_id: int, num_workers: int
+    ) -> Iterator[tuple[str, bytes]]:
+        """This worker's `(key, bytes)`: whole shards when there are enough, else every n-th."""
         by_shard = len(shards) >= num_workers
         mine = shards[worker_id::num_workers] if by_shard else shards
-        for index, (key, data) in enumerate(_chain_shards(mine)):
-            if not by_shard and index % num_workers != worker_id:
-                continue
+        for index, member in enumerate(_chain_shards(mine)):
+            if by_shard or index % num_workers == worker_id:
+                yield member
+
+    def _samples(
+        self, members: Iterable[tuple[str, bytes]], rng: np.random.Generator
+    ) -> Iterator[Sample]:
+        for key, data in members:
             try:
                 image = decode_rgb(data)
             except (OSError, UnidentifiedImageError, ValueError) as exc:
@@ -210,16 +216,46 @@ class ShardDataset(IterableDataset):
                 yield make_sample(center_crop(image, self.crop_size), label, rng, None)
 
 
+@dataclass
+class MixedDataset(IterableDataset):
+    """Endless samples drawn from several datasets, each with a fixed probability.
+
+    Sources differ in size by orders of magnitude (50,000 Tiny ImageNet crops against
+    6,000 scenes); sampling by weight, not by count, decides what the model sees most.
+    """
+
+    datasets: Sequence[IterableDataset]
+    weights: Sequence[float]
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.datasets) != len(self.weights) or not self.datasets:
+            raise DataError("a mix needs one weight per source, and at least one source")
+        if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+            raise DataError(f"mix weights must be >= 0 with a positive sum: {self.weights}")
+
+    def __iter__(self) -> Iterator[Sample]:
+        worker = get_worker_info()
+        rng = np.random.default_rng([self.seed, worker.id if worker else 0, len(self.datasets)])
+        probabilities = np.asarray(self.weights, dtype=np.float64)
+        probabilities /= probabilities.sum()
+        streams = [iter(dataset) for dataset in self.datasets]
+        while True:
+            stream = streams[int(rng.choice(len(streams), p=probabilities))]
+            try:
+                yield next(stream)
+            except StopIteration:
+                return
+
+
 def _chain_shards(shards: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
     for shard in shards:
         yield from iter_shard(shard)
 
 
-def _buffer_shuffle(
-    items: Iterator[Sample], size: int, rng: np.random.Generator
-) -> Iterator[Sample]:
+def _buffer_shuffle(items: Iterable[_T], size: int, rng: np.random.Generator) -> Iterator[_T]:
     """Shuffle a stream with a fixed-size buffer (webdataset's approach)."""
-    buffer: list[Sample] = []
+    buffer: list[_T] = []
     for item in items:
         if len(buffer) < size:
             buffer.append(item)
@@ -229,78 +265,3 @@ def _buffer_shuffle(
         yield item
     rng.shuffle(buffer)  # type: ignore[arg-type]
     yield from buffer
-
-
-@dataclass
-class PrepareReport:
-    """What `prepare_shards` wrote and what it could not read."""
-
-    written: int = 0
-    shards: list[Path] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-
-
-def prepare_shards(
-    src_dir: Path,
-    out_dir: Path,
-    size: int,
-    shard_size: int = 5000,
-    quality: int = 95,
-    prefix: str = "train",
-    progress: bool = True,
-) -> PrepareReport:
-    """Pack every photo under `src_dir` into tar shards of JPEGs in `out_dir`.
-
-    Each photo is EXIF-rotated, converted to RGB and shrunk so its short side is `size`
-    (never enlarged). A photo in a folder named like an ImageNet class id keeps it as the
-    key prefix, so labels survive. Unreadable files are skipped and listed in the report.
-    """
-    if not src_dir.is_dir():
-        raise DataError(f"{src_dir} is not a folder")
-    paths = sorted(
-        p for p in src_dir.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = PrepareReport()
-    bar = tqdm(paths, desc="prepare", unit="photo", disable=not progress)
-    encoded = _encode_for_shard(bar, src_dir, size, quality, report)
-    while chunk := list(itertools.islice(encoded, shard_size)):
-        shard = out_dir / f"{prefix}-{len(report.shards):03d}.tar"
-        with tarfile.open(shard, "w") as tar:
-            for key, data in chunk:
-                info = tarfile.TarInfo(f"{key}.jpg")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        report.shards.append(shard)
-    for path, reason in report.skipped.items():
-        logger.warning("skipped %s (%s)", path, reason)
-    return report
-
-
-def _encode_for_shard(
-    paths: Iterable[Path], root: Path, size: int, quality: int, report: PrepareReport
-) -> Iterator[tuple[str, bytes]]:
-    """Yield `(key, JPEG bytes)` per readable photo, recording the others in `report`."""
-    for path in paths:
-        try:
-            with Image.open(path) as opened:
-                image = ImageOps.exif_transpose(opened).convert("RGB")
-            scale = size / min(image.size)
-            if scale < 1:
-                new_size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-                image = image.resize(new_size, Image.Resampling.LANCZOS)
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=quality)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
-            report.skipped[str(path)] = f"{type(exc).__name__}: {exc}"
-            continue
-        yield _sample_key(path, root, report.written), buffer.getvalue()
-        report.written += 1
-
-
-def _sample_key(path: Path, root: Path, index: int) -> str:
-    """`<wnid>_<n>` under a class-id folder, else `<folders>-<stem>_<n>`; no dots or `_`."""
-    if class_id_from_key(path.parent.name):
-        return f"{path.parent.name}_{index:07d}"
-    relative = "-".join(path.relative_to(root).with_suffix("").parts)
-    return f"{re.sub(r'[^A-Za-z0-9-]+', '-', relative)}_{index:07d}"

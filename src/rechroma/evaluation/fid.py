@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rechroma.downloads import INCEPTION, cached_path
 from rechroma.errors import MetricUnavailable
+from rechroma.evaluation.downloads import INCEPTION, cached_path
 
 UNAVAILABLE_INCEPTION = (
     "Inception-v3 weights not found; run rechroma fetch-weights fid or pass --fid-weights"

@@ -19,13 +19,26 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from rechroma.checkpoint import save_weights
 from rechroma.color import l_ab_to_rgb
-from rechroma.config import PretrainConfig, config_to_dict
-from rechroma.data import Sample, ShardDataset, build_class_index, expand_shards, split_shards
+from rechroma.data.shards import (
+    Sample,
+    ShardDataset,
+    build_class_index,
+    expand_shards,
+    split_shards,
+)
 from rechroma.errors import ConfigError, DataError
 from rechroma.models import build_model
-from rechroma.train import RunLog, append_log, get_lr, resolve_device, set_lr, train_batches
+from rechroma.models.checkpoint import save_weights
+from rechroma.training.config import PretrainConfig, config_to_dict
+from rechroma.training.train import (
+    RunLog,
+    append_log,
+    get_lr,
+    resolve_device,
+    set_lr,
+    train_batches,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Training data: tar shards of photos, augmentation and old-photo degradations, packing folders."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics (PSNR, SSIM, colourfulness, LPIPS, FID), reports, weight downloads, plots."""

