@@ -142,8 +142,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--lpips-weights",
         type=Path,
         default=None,
-        metavar="ALEXNET_PTH",
-        help="torchvision AlexNet weights for LPIPS (default: the fetch-weights cache)",
+        metavar="ALEXNET",
+        help="torchvision's AlexNet weights for LPIPS, .pth or .safetensors (default: "
+        "$RECHROMA_LPIPS_WEIGHTS, else the fetch-weights cache)",
     )
     evaluate.add_argument(
         "--fid-weights",
@@ -176,6 +177,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "--weights", "--model", type=Path, default=None, help="weights file (the shipped one)"
     )
     export.set_defaults(func=_cmd_export_onnx)
+
+    shrink = sub.add_parser(
+        "export-weights",
+        help="copy a checkpoint's weights and description to a file to ship (optionally fp16)",
+    )
+    shrink.add_argument("checkpoint", type=Path, metavar="CHECKPOINT")
+    shrink.add_argument("out", type=Path, metavar="OUT.safetensors")
+    shrink.add_argument(
+        "--fp16", action="store_true", help="store half precision (half the size; loads as fp32)"
+    )
+    shrink.set_defaults(func=_cmd_export_weights)
 
     plot = sub.add_parser("plot-log", help="draw a training run's loss curves to PNG")
     plot.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -415,6 +427,21 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
 
         path = fetch(remote, args.cache_dir, progress=progress)
     print(path)
+    return EXIT_OK
+
+
+def _cmd_export_weights(args: argparse.Namespace) -> int:
+    import torch
+
+    from rechroma.models.checkpoint import file_sha256, load_generator, save_weights
+
+    model, info = load_generator(args.checkpoint)
+    dtype = torch.float16 if args.fp16 else None
+    save_weights(
+        args.out, model, info.model_name, info.model_kwargs, info.step, info.config, dtype=dtype
+    )
+    size = args.out.stat().st_size
+    print(json.dumps({"weights": str(args.out), "bytes": size, "sha256": file_sha256(args.out)}))
     return EXIT_OK
 
 

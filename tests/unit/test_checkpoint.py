@@ -44,3 +44,20 @@ def test_non_weights_files_are_refused(tmp_path, content: bytes) -> None:
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(CheckpointError, match="not found"):
         load_generator(tmp_path / "nope.safetensors")
+
+
+def test_fp16_storage_halves_the_file_and_loads_as_fp32(tmp_path) -> None:
+    kwargs = {"decoder_channels": [32, 16, 16, 8, 8]}
+    torch.manual_seed(0)
+    model = build_generator("lite0-unet", **kwargs).eval()
+    torch.nn.init.normal_(model.head.weight, std=0.1)
+    full = save_weights(tmp_path / "full.safetensors", model, "lite0-unet", kwargs, step=3)
+    half = save_weights(
+        tmp_path / "half.safetensors", model, "lite0-unet", kwargs, step=3, dtype=torch.float16
+    )
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    loaded, info = load_generator(half)
+    assert info.step == 3 and all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), atol=2e-3, rtol=0)

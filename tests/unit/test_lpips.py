@@ -71,7 +71,8 @@ def test_matches_the_reference_formula_with_real_linear_weights(seeded_alexnet) 
     assert torch.allclose(model(x, y), model(y, x))
 
 
-def test_missing_alexnet_says_how_to_get_it(tmp_path) -> None:
+def test_missing_alexnet_says_how_to_get_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("RECHROMA_LPIPS_WEIGHTS", raising=False)
     with pytest.raises(LpipsUnavailable, match="fetch-weights lpips"):
         load_lpips(tmp_path / "absent.pth")
     assert "--lpips-weights" in UNAVAILABLE_ALEXNET
@@ -83,4 +84,56 @@ def test_a_pickle_that_is_not_plain_weights_is_refused(tmp_path) -> None:
     path = tmp_path / "evil.pth"
     path.write_bytes(pickle.dumps(print))
     with pytest.raises(LpipsUnavailable):
+        load_lpips(path)
+
+
+@pytest.fixture(scope="module")
+def shared_lpips(photos_val):
+    """The shared AlexNet features (.safetensors) and the five reference pairs."""
+    return photos_val.parent / "lpips"
+
+
+def _png(path) -> torch.Tensor:
+    import numpy as np
+    from PIL import Image
+
+    array = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255
+    return torch.from_numpy(array).permute(2, 0, 1)[None]
+
+
+def test_reproduces_the_upstream_reference_values(shared_lpips) -> None:
+    """The proof LPIPS is right: upstream's values for five calibration pairs, to 1e-3."""
+    import json
+
+    model = load_lpips(shared_lpips / "alexnet-features.safetensors")
+    expected = json.loads((shared_lpips / "reference-values.json").read_text())["values"]
+    assert len(expected) == 5
+    for name, value in expected.items():
+        ref, dist = _png(shared_lpips / f"{name}-ref.png"), _png(shared_lpips / f"{name}-dist.png")
+        assert model(dist, ref).item() == pytest.approx(value, abs=1e-3), name
+
+
+def test_identical_images_are_at_distance_zero(shared_lpips) -> None:
+    model = load_lpips(shared_lpips / "alexnet-features.safetensors")
+    image = _png(shared_lpips / "I03-ref.png")
+    assert model(image, image).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_weights_come_from_the_environment_variable(shared_lpips, monkeypatch) -> None:
+    from rechroma.evaluation.lpips import WEIGHTS_ENV
+
+    monkeypatch.setenv(WEIGHTS_ENV, str(shared_lpips / "alexnet-features.safetensors"))
+    image = _png(shared_lpips / "I04-ref.png")
+    assert load_lpips()(image, image).item() == pytest.approx(0.0, abs=1e-7)
+    monkeypatch.setenv(WEIGHTS_ENV, str(shared_lpips / "absent.safetensors"))
+    with pytest.raises(LpipsUnavailable, match=WEIGHTS_ENV):
+        load_lpips()
+
+
+def test_a_safetensors_file_of_other_tensors_is_refused(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "other.safetensors"
+    save_file({"features.0.weight": torch.zeros(3, 3)}, str(path))
+    with pytest.raises(LpipsUnavailable, match="cannot load"):
         load_lpips(path)

@@ -9,10 +9,13 @@ whose weights the `lpips` wheel ships as files. Neither is ever downloaded impli
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import pickle
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
 
 from rechroma.errors import MetricUnavailable
@@ -25,8 +28,12 @@ ALEX_TAPS = (1, 4, 7, 9, 11)
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 LINEAR_WEIGHTS = "lpips/weights/v0.1/alex.pth"
+# Names a weights file (torchvision's .pth, or a .safetensors of its `features`) when
+# --lpips-weights does not.
+WEIGHTS_ENV = "RECHROMA_LPIPS_WEIGHTS"
 UNAVAILABLE_ALEXNET = (
-    "AlexNet weights not found; run rechroma fetch-weights lpips or pass --lpips-weights"
+    "AlexNet weights not found; run rechroma fetch-weights lpips, pass --lpips-weights "
+    f"or set {WEIGHTS_ENV}"
 )
 UNAVAILABLE_LINEAR = "LPIPS linear weights not found; pip install --no-deps lpips==0.1.4"
 
@@ -102,12 +109,22 @@ def linear_weights_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def load_lpips(alexnet_path: Path | None = None, linear_path: Path | None = None) -> LPIPS:
-    """Build LPIPS from AlexNet weights (given, or in the download cache) and linear weights.
+def _read_alexnet(path: Path) -> dict[str, torch.Tensor]:
+    """AlexNet's tensors from a .safetensors file (features alone will do) or a .pth."""
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    return torch.load(path, map_location="cpu", weights_only=True)
 
-    Raises `LpipsUnavailable` with the message a report should show when either is missing.
+
+def load_lpips(alexnet_path: Path | None = None, linear_path: Path | None = None) -> LPIPS:
+    """Build LPIPS from AlexNet weights and the `lpips` wheel's linear weights.
+
+    AlexNet's weights come from `alexnet_path`, else `$RECHROMA_LPIPS_WEIGHTS`, else the
+    `rechroma fetch-weights lpips` cache. Raises `LpipsUnavailable` with the message a
+    report should show when a file is missing or does not fit.
     """
-    alexnet_path = alexnet_path or cached_path(ALEXNET)
+    from_env = os.environ.get(WEIGHTS_ENV)
+    alexnet_path = alexnet_path or (Path(from_env) if from_env else cached_path(ALEXNET))
     if not alexnet_path.is_file():
         raise LpipsUnavailable(UNAVAILABLE_ALEXNET)
     linear_path = linear_path or linear_weights_path()
@@ -115,13 +132,20 @@ def load_lpips(alexnet_path: Path | None = None, linear_path: Path | None = None
         raise LpipsUnavailable(UNAVAILABLE_LINEAR)
     model = LPIPS()
     try:
-        trunk_state = torch.load(alexnet_path, map_location="cpu", weights_only=True)
+        trunk_state = _read_alexnet(alexnet_path)
         features = {k: v for k, v in trunk_state.items() if k.startswith("features.")}
         model.trunk.load_state_dict(features, strict=True)
         linear_state = torch.load(linear_path, map_location="cpu", weights_only=True)
         model.lins.load_state_dict(
             {f"{i}.weight": linear_state[f"lin{i}.model.1.weight"] for i in range(5)}, strict=True
         )
-    except (OSError, RuntimeError, KeyError, AttributeError, pickle.UnpicklingError) as exc:
+    except (
+        OSError,
+        RuntimeError,
+        KeyError,
+        AttributeError,
+        pickle.UnpicklingError,
+        SafetensorError,
+    ) as exc:
         raise LpipsUnavailable(f"cannot load LPIPS weights: {exc}") from exc
     return model.eval()

@@ -41,10 +41,17 @@ def save_weights(
     model_kwargs: dict[str, Any],
     step: int,
     config: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Path:
-    """Write `model`'s weights and self-description to a safetensors file."""
+    """Write `model`'s weights and self-description to a safetensors file.
+
+    With `dtype` (e.g. float16, for a file half the size) floating-point tensors are
+    stored in it; loading casts them back to the model's own precision.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     metadata = {
         "model_name": model_name,
         "model_kwargs": json.dumps(model_kwargs),
