@@ -8,12 +8,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from rechroma import __version__
 from rechroma.errors import InvalidOptionError, RechromaError
-from rechroma.images import FORMATS, PHOTO_SUFFIXES
+from rechroma.images import FORMATS, PHOTO_OUTPUT_FOR, PHOTO_SUFFIXES
 from rechroma.server.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -265,7 +266,14 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise InvalidOptionError(f"--jobs must be at least 1, got {args.jobs}")
-    pairs = _colorize_jobs(args.input, args.output, args.format)
+    jobs = _colorize_jobs(args.input, args.output, args.format)
+    pairs = jobs.pairs
+    if jobs.not_images:
+        print(f"rechroma: {_describe_not_images(jobs.not_images, args.input)}", file=sys.stderr)
+    if not pairs:
+        # A folder with nothing to colorize must never look like success.
+        print(f"rechroma: no photos to colorize in {args.input}", file=sys.stderr)
+        return EXIT_FAILED
     options = BatchOptions(
         weights=args.weights,
         render_size=args.render_size,
@@ -291,8 +299,10 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             report.write_failures(failures_file)
         elif args.failures is None:
             failures_file.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
-    if len(pairs) > 1 or report.skipped:
+    if args.input.is_dir() or len(pairs) > 1 or report.skipped:
         summary = report.summary()
+        if jobs.not_images:
+            summary += f", {len(jobs.not_images)} not images"
         if report.skipped:
             summary += "; --overwrite redoes skipped files"
         if report.failed and failures_file is not None:
@@ -301,29 +311,61 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def _colorize_jobs(src: Path, out: str, fmt: str | None) -> list[tuple[Path, Path]]:
-    """Pair every input with its output path; folders mirror their tree."""
+@dataclass
+class _Jobs:
+    """What `rechroma colorize` will do: (input, output) pairs, and files it passes over."""
+
+    pairs: list[tuple[Path, Path]]
+    not_images: list[Path] = field(default_factory=list)
+
+
+def _colorize_jobs(src: Path, out: str, fmt: str | None) -> _Jobs:
+    """Pair every input with its output path; folders mirror their tree.
+
+    In a folder, files that are not photos by their extension are listed in
+    `not_images` (never silently ignored); hidden files (".DS_Store") are left alone.
+    """
     from rechroma.errors import ImageReadError
 
     dst = Path(out)
     if src.is_dir():
-        inputs = sorted(
-            p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES
-        )
         if dst.exists() and not dst.is_dir():
             raise ImageReadError(f"{dst}: input is a folder, so the output must be a folder")
-        return [(p, _output_name(dst / p.relative_to(src), fmt)) for p in inputs]
+        files = sorted(
+            p
+            for p in src.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src).parts)
+        )
+        photos = [p for p in files if p.suffix.lower() in PHOTO_SUFFIXES]
+        others = [p for p in files if p.suffix.lower() not in PHOTO_SUFFIXES]
+        if dst.resolve().is_relative_to(src.resolve()):
+            # Our own outputs and failure lists inside the input folder are not inputs.
+            others = [p for p in others if not p.resolve().is_relative_to(dst.resolve())]
+            photos = [p for p in photos if not p.resolve().is_relative_to(dst.resolve())]
+        pairs = [(p, _output_name(dst / p.relative_to(src), fmt)) for p in photos]
+        return _Jobs(pairs, others)
     if not src.exists():
         raise ImageReadError(f"{src}: no such file")
     if dst.is_dir() or out.endswith(("/", os.sep)):
-        return [(src, _output_name(dst / src.name, fmt))]
-    return [(src, dst)]
+        return _Jobs([(src, _output_name(dst / src.name, fmt))])
+    return _Jobs([(src, dst)])
 
 
 def _output_name(path: Path, fmt: str | None) -> Path:
     if fmt:
         return path.with_suffix(f".{fmt}")
-    return path if path.suffix.lower() in FORMATS else path.with_suffix(".png")
+    suffix = path.suffix.lower()
+    if suffix in FORMATS:
+        return path
+    return path.with_suffix(PHOTO_OUTPUT_FOR.get(suffix, ".png"))
+
+
+def _describe_not_images(files: list[Path], root: Path, shown: int = 5) -> str:
+    """ "3 files skipped: not images: notes.txt, a/b.pdf, scan.xcf" (the first few names)."""
+    names = [str(p.relative_to(root)) for p in files[:shown]]
+    more = f", ... ({len(files) - shown} more)" if len(files) > shown else ""
+    noun = "file" if len(files) == 1 else "files"
+    return f"{len(files)} {noun} skipped: not images: {', '.join(names)}{more}"
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:

@@ -60,7 +60,12 @@ STORAGE_TAGS = frozenset(
 )
 
 # What a folder walk picks up as photos.
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+PHOTO_SUFFIXES = (
+    *(".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"),
+    *(".heic", ".heif", ".avif"),  # iPhones' and modern cameras' formats, via pillow-heif
+)
+# Inputs in formats we read but do not write get this output format in a folder.
+PHOTO_OUTPUT_FOR = {".heic": ".jpg", ".heif": ".jpg", ".avif": ".jpg"}
 
 # Output format per file extension, with the options we write it with.
 FORMATS: dict[str, tuple[str, dict[str, object]]] = {
@@ -154,6 +159,8 @@ def _decode_luma_only(image: Image.Image) -> None:
 def _unidentified_message(name: str, handle: io.BytesIO | Path) -> str:
     head = handle.getvalue()[:32] if isinstance(handle, io.BytesIO) else _head(handle)
     if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        if _register_heif_decoder():
+            return f"{name}: HEIC/HEIF photo that cannot be decoded (truncated or corrupt)"
         return (
             f"{name}: HEIC/HEIF photo, and no HEIF decoder is installed "
             "(pip install pillow-heif, or export the photo as JPEG)"

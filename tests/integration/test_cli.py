@@ -187,3 +187,46 @@ def test_vividness_scales_colour(real_photo, tmp_path, vividness) -> None:
 def test_out_of_range_vividness_is_refused(real_photo, tmp_path) -> None:
     result = rechroma("colorize", str(real_photo), str(tmp_path / "o.png"), "--vividness", "9")
     assert result.returncode == 1 and "vividness 9" in result.stderr
+
+
+def test_a_folder_of_iphone_heic_photos_is_colorized(real_photo, tmp_path) -> None:
+    import pillow_heif
+
+    src = tmp_path / "iphone"
+    src.mkdir()
+    photo = Image.open(real_photo).convert("RGB")
+    for name in ("IMG_0001.HEIC", "IMG_0002.heic"):
+        pillow_heif.from_pillow(photo).save(src / name, quality=80)
+    result = rechroma("colorize", str(src), str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    for name in ("IMG_0001.jpg", "IMG_0002.jpg"):  # HEIC is read, JPEG is written
+        with Image.open(tmp_path / "out" / name) as out:
+            assert out.size == photo.size and out.format == "JPEG"
+    assert "2 done" in result.stderr
+
+
+def test_files_that_are_not_images_are_listed_not_ignored(real_photo, tmp_path) -> None:
+    src = tmp_path / "scans"
+    src.mkdir()
+    Image.open(real_photo).convert("L").save(src / "photo.png")
+    for name in ("notes.txt", "scan.xcf", "index.pdf"):
+        (src / name).write_text("not a photo")
+    (src / ".DS_Store").write_bytes(b"\x00\x00")  # hidden: not the user's file
+    result = rechroma("colorize", str(src), str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "3 files skipped: not images: index.pdf, notes.txt, scan.xcf" in result.stderr
+    assert "1 done" in result.stderr and "3 not images" in result.stderr
+
+
+def test_a_folder_with_nothing_to_colorize_says_so_and_fails(tmp_path) -> None:
+    src = tmp_path / "documents"
+    src.mkdir()
+    (src / "letter.docx").write_bytes(b"PK\x03\x04")
+    result = rechroma("colorize", str(src), str(tmp_path / "out"))
+    assert result.returncode != 0
+    assert "1 file skipped: not images: letter.docx" in result.stderr
+    assert "no photos to colorize" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = rechroma("colorize", str(empty), str(tmp_path / "out2"))
+    assert result.returncode != 0 and "no photos to colorize" in result.stderr
