@@ -39,8 +39,8 @@ chromium:
 
 # Refresh the lock after changing dependencies in pyproject.toml.
 lock: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[serve,train,dev]'
-	{ echo "# Exact versions the project is tested with: every extra (serve, train, dev)."; \
+	$(BIN)/pip install --quiet -e '.[serve,train,dev,cluster]'
+	{ echo "# Exact versions the project is tested with: every extra (serve, train, dev, cluster)."; \
 	  echo "# Regenerate with: make lock"; \
 	  $(BIN)/pip freeze --exclude-editable --exclude lpips; } > requirements.lock
 

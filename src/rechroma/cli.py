@@ -108,6 +108,21 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         help="write failed inputs here as TSV (default: OUT/rechroma-failures.tsv for folders)",
     )
+    colorize.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="colorize a folder on Ray: alone, a local Ray; 'auto' or ray://host:10001, "
+        "a cluster (pip install 'rechroma[cluster]'; put it after IN and OUT)",
+    )
+    colorize.add_argument(
+        "--ray-actors", type=int, default=None, help="Ray actors (default: CPUs / threads)"
+    )
+    colorize.add_argument(
+        "--ray-threads", type=int, default=1, help="torch threads per Ray actor (default 1)"
+    )
     colorize.set_defaults(func=_cmd_colorize)
 
     prepare = sub.add_parser("prepare", help="pack a folder of photos into training shards")
@@ -282,10 +297,17 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
         threads=args.threads,
     )
+    ray = None
+    if args.ray is not None:
+        from rechroma.inference.cluster import RayOptions
+
+        address = None if args.ray == "local" else args.ray
+        ray = RayOptions(address=address, actors=args.ray_actors, threads=args.ray_threads)
     report = colorize_many(
         pairs,
         options,
         jobs=min(args.jobs, max(1, len(pairs))),
+        ray=ray,
         overwrite=args.overwrite,
         progress=len(pairs) > 1 and not args.quiet and sys.stderr.isatty(),
         on_done=lambda dst: print(dst, flush=True),

@@ -6,13 +6,13 @@ bad files raise a typed `rechroma` error with a clear message and never crash.
 
 import io
 import struct
-import zlib
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageCms
 
+from conftest import png_header_only
 from rechroma.color import rgb_to_lab
 from rechroma.errors import ImageReadError, ImageTooLargeError, RechromaError, UnsupportedImageError
 from rechroma.images import open_photo
@@ -132,18 +132,6 @@ def test_sixty_megapixel_tiff(colorizer, scan, tmp_path) -> None:
         assert result.size == (width, height) and result.mode == "RGB"
         corner = result.crop((4000, 3000, 4600, 3600))
     assert_luma_close(corner, Image.fromarray(tile[:600, :600]))
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims `width x height` pixels: a decompression bomb's header."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def heic_header() -> bytes:

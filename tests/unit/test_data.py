@@ -156,3 +156,20 @@ def test_mixed_stream_needs_one_weight_per_source(shard_dir) -> None:
         MixedDataset([source], [0.5, 0.5])
     with pytest.raises(DataError):
         MixedDataset([source], [0.0])
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_processes_read_disjoint_parts_that_cover_the_shards(shard_dir, workers) -> None:
+    """Distributed training: ranks (and their loader workers) never read the same photo."""
+    shards = expand_shards([shard_dir / "train-*.tar"])
+
+    def seen(rank: int, world_size: int) -> list[float]:
+        dataset = ShardDataset(
+            shards, crop_size=16, train=False, repeat=False, rank=rank, world_size=world_size
+        )
+        return sorted(round(s.ab.sum().item(), 4) for s in _collect(dataset, workers=workers))
+
+    everything = seen(0, 1)
+    first, second = seen(0, 2), seen(1, 2)
+    assert first and second and not set(first) & set(second)
+    assert sorted(first + second) == everything

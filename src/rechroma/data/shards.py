@@ -144,9 +144,11 @@ class ShardDataset(IterableDataset):
     """Iterate `Sample`s from tar shards.
 
     Training mode crops at random, flips, degrades the input and shuffles (shard order per
-    epoch, plus a buffer), forever when `repeat`. Evaluation mode centre-crops, keeps the
-    input clean and reads in order. Randomness depends only on `seed`, the epoch and the
-    worker, so a run with the same seed and worker count sees the same stream.
+    epoch, plus a buffer), forever when `repeat`. The loader workers of all processes
+    split the stream: whole shards each when there are enough, else every n-th photo.
+    Evaluation mode centre-crops, keeps the input clean and reads in order. Randomness
+    depends only on `seed`, the epoch and the reader, so a run with the same seed, worker
+    count and process count sees the same stream.
     """
 
     shards: Sequence[Path]
@@ -158,6 +160,9 @@ class ShardDataset(IterableDataset):
     shuffle_buffer: int = 2000
     degrade: DegradeConfig | None = field(default_factory=DegradeConfig)
     class_index: dict[str, int] = field(default_factory=dict)
+    # Distributed training: this process's rank among `world_size`; each reads its part.
+    rank: int = 0
+    world_size: int = 1
 
     def __post_init__(self) -> None:
         if not self.shards:
@@ -165,7 +170,10 @@ class ShardDataset(IterableDataset):
 
     def __iter__(self) -> Iterator[Sample]:
         worker = get_worker_info()
-        worker_id, num_workers = (worker.id, worker.num_workers) if worker else (0, 1)
+        local_id, local_workers = (worker.id, worker.num_workers) if worker else (0, 1)
+        # Every loader worker of every process is one reader; readers split the shards.
+        worker_id = self.rank * local_workers + local_id
+        num_workers = self.world_size * local_workers
         epoch = 0
         while True:
             yield from self._epoch(epoch, worker_id, num_workers)

@@ -24,6 +24,7 @@ from rechroma.errors import ImageReadError, ImageTooLargeError, RechromaError, U
 from rechroma.images import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
+    from rechroma.inference.cluster import RayOptions
     from rechroma.inference.colorizer import Colorizer
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def colorize_many(
     progress: bool = True,
     on_done: Callable[[Path], None] | None = None,
     on_failed: Callable[[Path, str], None] | None = None,
+    ray: RayOptions | None = None,
 ) -> BatchReport:
     """Colorize every `(src, dst)` pair; existing outputs are skipped unless `overwrite`.
 
@@ -103,6 +105,7 @@ def colorize_many(
         progress: show a progress bar with files/s and the time left.
         on_done: called with each written output, as it is written.
         on_failed: called with each failed input and the error message, as it fails.
+        ray: run on a Ray cluster's actors instead of local processes (`jobs` unused).
     """
     report = BatchReport()
     todo = []
@@ -112,7 +115,14 @@ def colorize_many(
         else:
             todo.append((src, dst))
     bar = tqdm(total=len(todo), desc="colorize", unit="photo", disable=not progress)
-    results = _run_serial(todo, options) if jobs <= 1 else _run_pool(todo, options, jobs)
+    if ray is not None:
+        from rechroma.inference.cluster import run_on_ray
+
+        results = run_on_ray(todo, options, ray)
+    elif jobs <= 1:
+        results = _run_serial(todo, options)
+    else:
+        results = _run_pool(todo, options, jobs)
     for src, dst, error in results:
         if error is None:
             report.done.append(dst)

@@ -52,6 +52,7 @@ from rechroma.training.config import (
     config_from_dict,
     config_to_dict,
 )
+from rechroma.training.distributed import DistributedContext, unwrap
 from rechroma.training.losses import (
     PerceptualLoss,
     check_colorfulness_mode,
@@ -112,41 +113,68 @@ def train(cfg: Config, run_dir: Path, resume: bool = False, progress: bool = Tru
     With `resume`, weights, optimizer states and step come from the newest checkpoint in
     `run_dir`; the data stream is reseeded with the step so it does not replay.
     """
-    torch.manual_seed(cfg.train.seed)
+    context = DistributedContext.from_environment(cfg.train.device)
+    try:
+        return _train(cfg, run_dir, resume, progress, context)
+    finally:
+        context.close()
+
+
+def _train(
+    cfg: Config, run_dir: Path, resume: bool, progress: bool, context: DistributedContext
+) -> Path:
+    torch.manual_seed(cfg.train.seed)  # the same initial weights in every process
     torch.set_num_threads(cfg.train.threads)
-    device = resolve_device(cfg.train.device)
+    device = context.device(resolve_device(cfg.train.device))
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    model = build_generator(cfg.model.name, **cfg.model.kwargs()).to(device)
-    _initialise(model, cfg, device)
+    net = build_generator(cfg.model.name, **cfg.model.kwargs()).to(device)
+    _initialise(net, cfg, device)
     # Channels-last runs oneDNN's and cuDNN's fast kernels (depthwise convolutions ~2.5x
     # faster on this CPU); the results are the same up to float rounding.
-    model = model.to(memory_format=torch.channels_last)
+    net = net.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(
-        model.parameters(),
+        net.parameters(),
         lr=cfg.optim.lr,
         betas=(cfg.optim.beta1, cfg.optim.beta2),
         weight_decay=cfg.optim.weight_decay,
     )
-    parts = _Parts.build(cfg, model, device)
+    parts = _Parts.build(cfg, net, device, keep_ema=context.is_main)
     start_step = 0
     if resume:
-        start_step = _restore(run_dir, model, optimizer, parts, device)
-    (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
+        start_step = _restore(run_dir, net, optimizer, parts, device)
+    # After restoring: DistributedDataParallel copies rank 0's weights to every process.
+    model = context.wrap(net, device, may_skip_params=cfg.init.freeze_encoder_steps > 0)
+    if parts.discriminator is not None:
+        parts.discriminator = context.wrap(parts.discriminator, device, may_skip_params=False)
+    if context.is_main:
+        (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
 
     train_shards, val_shards = _resolve_shards(cfg)
     class_index = build_class_index(train_shards)
-    batches = train_batches(cfg, train_shards, class_index, seed=cfg.train.seed + start_step)
-    val_loader = _val_loader(cfg, val_shards) if val_shards else None
+    batches = train_batches(
+        cfg,
+        train_shards,
+        class_index,
+        seed=cfg.train.seed + start_step,
+        rank=context.rank,
+        world_size=context.world_size,
+    )
+    val_loader = _val_loader(cfg, val_shards) if val_shards and context.is_main else None
     sizes = list(cfg.data.crop_sizes) or [cfg.data.crop_size]
+    # Seeded alike in every process: all take the same size at each step, none waits.
     size_rng = np.random.default_rng([cfg.train.seed, start_step])
 
     log_path = run_dir / "log.jsonl"
     model.train()
     bar = tqdm(
-        total=cfg.train.steps, initial=start_step, desc="train", unit="step", disable=not progress
+        total=cfg.train.steps,
+        initial=start_step,
+        desc="train",
+        unit="step",
+        disable=not (progress and context.is_main),
     )
-    log = RunLog(log_path, cfg.train)
+    log = RunLog(log_path, cfg.train, write=context.is_main)
     last_path = checkpoint_path(run_dir, start_step)
     for step in range(start_step, cfg.train.steps):
         lr = set_lr(optimizer, get_lr(step, cfg.train.steps, cfg.optim))
@@ -154,20 +182,24 @@ def train(cfg: Config, run_dir: Path, resume: bool = False, progress: bool = Tru
             # A frozen encoder also keeps its batch-norm statistics (eval mode): its
             # features stay the pretrained ones, as they will be at inference.
             learning = step >= cfg.init.freeze_encoder_steps
-            model.encoder.requires_grad_(learning)
-            model.encoder.train(learning)
+            net.encoder.requires_grad_(learning)
+            net.encoder.train(learning)
         batch = _resize_batch(next(batches), int(size_rng.choice(sizes)), device)
-        smoothed = log.step(step + 1, lr, _train_step(model, optimizer, parts, batch, cfg, step))
+        losses = _train_step(model, optimizer, parts, batch, cfg, step, context.rank)
+        smoothed = log.step(step + 1, lr, losses)
         bar.update(1)
         bar.set_postfix(loss=f"{smoothed['loss']:.4f}", lr=f"{lr:.2e}")
         done = step + 1
-        if done % cfg.train.ckpt_every == 0 or done == cfg.train.steps:
-            shipped = parts.shipped(model)
-            last_path = _save(run_dir, shipped, model, optimizer, parts, cfg, done)
+        due = done % cfg.train.ckpt_every == 0 or done == cfg.train.steps
+        if due and context.is_main:
+            shipped = parts.shipped(net)
+            last_path = _save(run_dir, shipped, net, optimizer, parts, cfg, done)
             if val_loader is not None:
                 val_loss = _validate(shipped, val_loader, cfg, device, run_dir, done)
                 append_log(log_path, kind="val", step=done, val_loss=val_loss)
                 logger.info("step %d: val loss %.4f -> %s", done, val_loss, last_path)
+        elif due:
+            last_path = checkpoint_path(run_dir, done)
     bar.close()
     if start_step >= cfg.train.steps:
         last_path = latest_checkpoint(run_dir) or last_path
@@ -185,7 +217,9 @@ class _Parts:
     bf16: bool = False  # autocast the forward passes in bfloat16
 
     @classmethod
-    def build(cls, cfg: Config, model: nn.Module, device: torch.device) -> _Parts:
+    def build(
+        cls, cfg: Config, model: nn.Module, device: torch.device, keep_ema: bool = True
+    ) -> _Parts:
         parts = cls(bf16=use_bf16(cfg.train, device))
         if cfg.loss.colorfulness_weight > 0:
             # Here, before any step, rather than at the first loss.
@@ -202,7 +236,7 @@ class _Parts:
             parts.d_optimizer = torch.optim.Adam(
                 parts.discriminator.parameters(), lr=cfg.discriminator.lr, betas=(0.0, 0.9)
             )
-        if cfg.train.ema_decay > 0:
+        if cfg.train.ema_decay > 0 and keep_ema:  # only the process that saves needs it
             parts.ema = AveragedModel(
                 model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True
             )
@@ -280,13 +314,14 @@ def _train_step(
     batch: Sample,
     cfg: Config,
     step: int,
+    rank: int = 0,
 ) -> dict[str, float]:
     """One discriminator update (in the adversarial phase), then one generator update."""
     device = batch.ab.device
     adversarial = parts.discriminator is not None and step >= cfg.loss.adversarial_start
     hints = None
-    if getattr(model, "takes_hints", False):
-        rng = np.random.default_rng([cfg.train.seed, step, 1])
+    if getattr(unwrap(model), "takes_hints", False):
+        rng = np.random.default_rng([cfg.train.seed, step, 1, rank])
         hints = sample_hints(
             batch.ab, rng, cfg.hints.probability, cfg.hints.mean_points, cfg.hints.max_patch
         )
@@ -297,8 +332,11 @@ def _train_step(
 
     if adversarial:
         assert parts.discriminator is not None and parts.d_optimizer is not None
-        real = parts.discriminator(batch.clean_lightness, batch.ab)
-        fake = parts.discriminator(batch.clean_lightness, pred.detach())
+        # Real and fake in one call: one forward per backward, as DDP wants.
+        scores = parts.discriminator(
+            batch.clean_lightness.repeat(2, 1, 1, 1), torch.cat([batch.ab, pred.detach()])
+        )
+        real, fake = scores.chunk(2)
         d_loss = discriminator_hinge_loss(real, fake)
         parts.d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -325,7 +363,8 @@ def _train_step(
             losses["colorfulness"] = colourful.item()
     if adversarial:
         assert parts.discriminator is not None
-        g_adv = generator_hinge_loss(parts.discriminator(batch.clean_lightness, pred))
+        # The bare network: D's gradients from this pass are discarded, so not averaged.
+        g_adv = generator_hinge_loss(unwrap(parts.discriminator)(batch.clean_lightness, pred))
         total = total + cfg.loss.adversarial_weight * g_adv
         losses["g_adv"] = g_adv.item()
 
@@ -335,7 +374,7 @@ def _train_step(
         nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
     optimizer.step()
     if parts.ema is not None:
-        parts.ema.update_parameters(model)
+        parts.ema.update_parameters(unwrap(model))
     losses["loss"] = total.item()
     return losses
 
@@ -354,8 +393,14 @@ def train_batches(
     class_index: dict[str, int],
     seed: int,
     degrade: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Iterator[Sample]:
-    """Endless shuffled training batches per the config's data and train sections."""
+    """Endless shuffled training batches per the config's data and train sections.
+
+    With several processes (`rank` of `world_size`), each reads its own part of the
+    shards and makes batches of `train.batch_size / world_size`.
+    """
 
     def source(source_shards: list[Path], source_seed: int) -> ShardDataset:
         return ShardDataset(
@@ -367,6 +412,8 @@ def train_batches(
             shuffle_buffer=cfg.data.shuffle_buffer,
             degrade=cfg.data.degrade if degrade else None,
             class_index=class_index,
+            rank=rank,
+            world_size=world_size,
         )
 
     weights = cfg.data.train_weights
@@ -387,9 +434,11 @@ def train_batches(
         )
     else:
         dataset = source(shards, seed)
+    if cfg.train.batch_size % world_size:
+        raise ConfigError(f"train.batch_size must divide by the {world_size} processes")
     loader = DataLoader(
         dataset,
-        batch_size=cfg.train.batch_size,
+        batch_size=cfg.train.batch_size // world_size,
         num_workers=cfg.data.workers,
         persistent_workers=cfg.data.workers > 0,
         pin_memory=torch.cuda.is_available(),
@@ -456,7 +505,7 @@ def _save(
     if parts.ema is not None:
         state["generator"] = model.state_dict()  # the raw weights; the checkpoint has the EMA
     if parts.discriminator is not None and parts.d_optimizer is not None:
-        state["discriminator"] = parts.discriminator.state_dict()
+        state["discriminator"] = unwrap(parts.discriminator).state_dict()
         state["d_optimizer"] = parts.d_optimizer.state_dict()
     torch.save(state, path.with_suffix(".optim.pt"))
     return path
@@ -502,8 +551,8 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
 class RunLog:
     """Exponentially smoothed losses, written to `log.jsonl` every `log_every` steps."""
 
-    def __init__(self, path: Path, cfg: TrainConfig) -> None:
-        self.path, self.cfg = path, cfg
+    def __init__(self, path: Path, cfg: TrainConfig, write: bool = True) -> None:
+        self.path, self.cfg, self.write = path, cfg, write
         self.smoothed: dict[str, float] = {}
         self.started = time.perf_counter()
 
@@ -512,7 +561,7 @@ class RunLog:
         for key, value in losses.items():
             previous = self.smoothed.get(key)
             self.smoothed[key] = value if previous is None else 0.98 * previous + 0.02 * value
-        if done % self.cfg.log_every == 0 or done == self.cfg.steps:
+        if self.write and (done % self.cfg.log_every == 0 or done == self.cfg.steps):
             append_log(
                 self.path,
                 kind="train",
