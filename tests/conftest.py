@@ -117,6 +117,17 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_hint_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained lite0-unet (small decoder, random output layer) that takes hints."""
+    torch.manual_seed(0)
+    kwargs = {"decoder_channels": [32, 16, 16, 8, 8]}
+    model = build_generator("lite0-unet", **kwargs)
+    torch.nn.init.normal_(model.head.weight, std=0.5)
+    path = tmp_path_factory.mktemp("weights") / "tiny-lite0.safetensors"
+    return save_weights(path, model, "lite0-unet", kwargs, step=0)
+
+
+@pytest.fixture(scope="session")
 def photos_val() -> Path:
     """The 200 real photos that ../shared/data provides."""
     folder = SHARED / "data" / "photos-val"

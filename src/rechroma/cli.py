@@ -19,6 +19,7 @@ from rechroma.server.settings import ServerSettings
 
 if TYPE_CHECKING:
     from rechroma.inference.colorizer import Colorizer
+    from rechroma.inference.hints import Hint
 
 T = TypeVar("T")
 
@@ -100,6 +101,22 @@ def _build_parser() -> argparse.ArgumentParser:
         help="chroma multiplier: 0 gray, 1 as predicted (default), up to 4",
     )
     colorize.add_argument(
+        "--hint",
+        dest="hint_texts",
+        action="append",
+        default=[],
+        metavar="X,Y,#RRGGBB[,R]",
+        help="a known colour at pixel (X, Y) of the photo, radius R (repeatable; one photo)",
+    )
+    colorize.add_argument(
+        "--hints",
+        type=Path,
+        default=None,
+        metavar="JSON|FOLDER",
+        help="hints JSON for one photo, or for a folder a folder of <name>.json files "
+        "mirroring the input tree",
+    )
+    colorize.add_argument(
         "--jobs", "-j", type=int, default=1, help="worker processes for folders (default 1)"
     )
     colorize.add_argument(
@@ -154,6 +171,13 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--grid", type=int, default=8, help="photos in grid.png/worst.png")
     evaluate.add_argument("--seed", type=int, default=0, help="which photos go in the grid")
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate the first N only")
+    evaluate.add_argument(
+        "--hints",
+        type=int,
+        default=0,
+        metavar="N",
+        help="give the model N colour hints per photo, sampled from its truth (seeded)",
+    )
     evaluate.add_argument(
         "--lpips-weights",
         type=Path,
@@ -289,6 +313,7 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
         # A folder with nothing to colorize must never look like success.
         print(f"rechroma: no photos to colorize in {args.input}", file=sys.stderr)
         return EXIT_FAILED
+    hints, hints_dir = _colorize_hints(args)
     options = BatchOptions(
         weights=args.weights,
         render_size=args.render_size,
@@ -296,6 +321,9 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
         quality=args.quality,
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
         threads=args.threads,
+        hints=hints,
+        hints_dir=hints_dir,
+        input_root=args.input if args.input.is_dir() else None,
     )
     ray = None
     if args.ray is not None:
@@ -331,6 +359,22 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             summary += f"; failures listed in {failures_file}"
         print(f"rechroma: {summary}", file=sys.stderr)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _colorize_hints(args: argparse.Namespace) -> tuple[tuple[Hint, ...], Path | None]:
+    """`--hint`/`--hints` as (hints for the one photo, folder of per-photo hint files)."""
+    from rechroma.inference.hints import HintError, parse_hint, read_hints_file
+
+    if args.input.is_dir():
+        if args.hint_texts:
+            raise HintError("--hint is for one photo; for a folder, --hints FOLDER of <name>.json")
+        if args.hints is not None and not args.hints.is_dir():
+            raise HintError(f"--hints {args.hints}: for a folder of photos, name a folder")
+        return (), args.hints
+    hints = [parse_hint(text) for text in args.hint_texts]
+    if args.hints is not None:
+        hints += read_hints_file(args.hints)
+    return tuple(hints), None
 
 
 @dataclass
@@ -426,6 +470,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     colorizers += [
         Colorizer.load(path, render_size=colorizers[0].render_size) for path in args.compare
     ]
+    if args.hints < 0:
+        raise InvalidOptionError(f"--hints must be 0 or more, got {args.hints}")
+    if args.hints and not all(c.takes_hints for c in colorizers):
+        names = [c.info.model_name for c in colorizers if not c.takes_hints]
+        raise InvalidOptionError(f"--hints: model {names[0]!r} does not take colour hints")
     methods, models = {}, {}
     for colorizer in colorizers:
         name = _unique_name(Path(str(colorizer.weights_path)).stem, methods)
@@ -450,6 +499,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         inception=inception,
         fid_status=fid_status,
         progress=not args.quiet,
+        hints=args.hints,
     )
     write_report(result, args.out, extra={"models": models})
     print(json.dumps(json.loads((args.out / "metrics.json").read_text()), indent=2))

@@ -230,3 +230,81 @@ def test_a_folder_with_nothing_to_colorize_says_so_and_fails(tmp_path) -> None:
     empty.mkdir()
     result = rechroma("colorize", str(empty), str(tmp_path / "out2"))
     assert result.returncode != 0 and "no photos to colorize" in result.stderr
+
+
+def test_hints_on_the_command_line_change_the_colour_there(real_photo, tiny_hint_weights, tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.open(real_photo).convert("L").resize((240, 160)).save(photo)
+    weights = ["--weights", str(tiny_hint_weights)]
+    plain = rechroma("colorize", str(photo), str(tmp_path / "plain.png"), *weights)
+    hinted = rechroma(
+        "colorize", str(photo), str(tmp_path / "hinted.png"), *weights, "--hint", "60,80,#d01010"
+    )
+    assert plain.returncode == hinted.returncode == 0, hinted.stderr
+    a = np.asarray(Image.open(tmp_path / "plain.png"), dtype=np.float32)
+    b = np.asarray(Image.open(tmp_path / "hinted.png"), dtype=np.float32)
+    assert np.abs(a - b)[70:90, 50:70].mean() > np.abs(a - b)[:, 180:].mean()
+
+    hints_file = tmp_path / "hints.json"
+    hints_file.write_text('{"hints": [{"x": 60, "y": 80, "color": "#d01010"}]}')
+    from_file = rechroma(
+        "colorize", str(photo), str(tmp_path / "file.png"), *weights, "--hints", str(hints_file)
+    )
+    assert from_file.returncode == 0
+    assert (tmp_path / "file.png").read_bytes() == (tmp_path / "hinted.png").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("hint", "message"),
+    [
+        ("60,80", "X,Y,#RRGGBB"),
+        ("60,80,#d0101", "not an sRGB hex colour"),
+        ("999,80,#d01010", "outside the 240x160 photo"),
+    ],
+)
+def test_bad_hints_get_one_clear_line(real_photo, tiny_hint_weights, tmp_path, hint, message):
+    photo = tmp_path / "photo.png"
+    Image.open(real_photo).convert("L").resize((240, 160)).save(photo)
+    result = rechroma(
+        "colorize", str(photo), str(tmp_path / "o.png"), "--weights", str(tiny_hint_weights),
+        "--hint", hint,
+    )  # fmt: skip
+    assert result.returncode != 0 and message in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o.png").exists()
+
+
+def test_hints_need_a_model_that_takes_them(real_photo, tmp_path) -> None:
+    result = rechroma("colorize", str(real_photo), str(tmp_path / "o.png"), "--hint", "1,1,#ffffff")
+    assert result.returncode != 0 and "does not take colour hints" in result.stderr
+
+
+def test_a_folder_takes_hint_files_by_name(real_photo, tiny_hint_weights, tmp_path) -> None:
+    src, hints = tmp_path / "in", tmp_path / "hints"
+    (src / "box").mkdir(parents=True)
+    (hints / "box").mkdir(parents=True)
+    gray = Image.open(real_photo).convert("L").resize((120, 80))
+    for name in ("a.png", "b.png", "c.png"):
+        gray.save(src / "box" / name)
+    (hints / "box" / "a.json").write_text('[{"x": 30, "y": 40, "color": "#10d010"}]')
+    (hints / "box" / "c.json").write_text("[{broken")
+    out = tmp_path / "out"
+    result = rechroma(
+        "colorize", str(src), str(out), "--weights", str(tiny_hint_weights), "--hints", str(hints)
+    )
+    assert result.returncode == 1 and "2 done" in result.stderr and "1 bad hints" in result.stderr
+    a, b = (np.asarray(Image.open(out / "box" / n)) for n in ("a.png", "b.png"))
+    assert not np.array_equal(a, b)  # a had a hint, b (no file) was automatic
+    assert "c.json" in (out / "rechroma-failures.tsv").read_text()
+
+
+def test_eval_with_hints_from_the_truth(photos_val, tiny_hint_weights, tmp_path) -> None:
+    result = rechroma(
+        "eval", str(photos_val), "--out", str(tmp_path / "e"), "--weights",
+        str(tiny_hint_weights), "--limit", "3", "--hints", "5", "--grid", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["protocol"]["hints"] == 5
+    assert "5 colour hints per photo" in (tmp_path / "e" / "report.md").read_text()
+    refused = rechroma("eval", str(photos_val), "--out", str(tmp_path / "v0"), "--hints", "5")
+    assert refused.returncode != 0 and "does not take colour hints" in refused.stderr

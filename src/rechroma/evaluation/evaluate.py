@@ -32,6 +32,7 @@ from rechroma.evaluation.fid import InceptionFeatures, frechet_distance
 from rechroma.evaluation.lpips import LPIPS
 from rechroma.evaluation.metrics import colorfulness, psnr, ssim
 from rechroma.images import PHOTO_SUFFIXES
+from rechroma.inference.hints import Hint
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,27 @@ GRAY_BASELINE = "gray"
 GROUND_TRUTH = "ground truth"
 METRICS = ("psnr", "ssim", "colorfulness")
 
-# A method turns the grayscale photo (RGB, size x size) into a colour one of that size.
-Method = Callable[[Image.Image], Image.Image]
+# A method turns the grayscale photo (RGB, size x size) into a colour one of that size;
+# with `evaluate(hints=N)` it is also called with `hints=` (a list of `Hint`).
+Method = Callable[..., Image.Image]
+# Each hint sampled from the truth is the mean colour of this square around its point,
+# as training simulates hints (rechroma.data.hints).
+HINT_PATCH = 3
+
+
+def sample_truth_hints(truth: Image.Image, count: int, rng: np.random.Generator) -> list[Hint]:
+    """`count` hints as a person who knew the colours would give them: random points of
+    the photo, each with the mean true colour of a small square around it."""
+    rgb = np.asarray(truth.convert("RGB"), dtype=np.float64)
+    height, width = rgb.shape[:2]
+    hints = []
+    for _ in range(count):
+        x, y = int(rng.integers(width)), int(rng.integers(height))
+        half = HINT_PATCH // 2
+        patch = rgb[max(0, y - half) : y + half + 1, max(0, x - half) : x + half + 1]
+        red, green, blue = (int(round(v)) for v in patch.reshape(-1, 3).mean(axis=0))
+        hints.append(Hint(x, y, f"#{red:02x}{green:02x}{blue:02x}"))
+    return hints
 
 
 def gray_baseline(image: Image.Image) -> Image.Image:
@@ -151,6 +171,7 @@ def evaluate(
     inception: InceptionFeatures | None = None,
     fid_status: str = "unavailable",
     progress: bool = True,
+    hints: int = 0,
 ) -> EvalResult:
     """Score every method (the first is "the model") plus the gray baseline on `data`.
 
@@ -158,9 +179,11 @@ def evaluate(
     with the first method's lowest PSNR go into the worst-cases grid. Without an `lpips`
     model, the report carries `lpips_status` (why it is unavailable) instead of a number;
     likewise FID without `inception`, whose reference is the ground truth of the same set.
+    With `hints`, each method also gets that many colour hints sampled from each photo's
+    truth (seeded by `seed` and the photo's index), as `method(gray, hints=[...])`.
     """
     # Every method gets the gray input; the gray baseline answers with it unchanged.
-    methods = {**methods, GRAY_BASELINE: lambda gray_input: gray_input}
+    methods = {**methods, GRAY_BASELINE: lambda gray_input, **_: gray_input}
     primary = next(iter(methods))
     total = count_images(data)
     if limit is not None:
@@ -191,7 +214,11 @@ def evaluate(
             continue
         truth_cf.append(cf)
         gray_input = gray_baseline(truth_image)
-        outputs = {method_name: method(gray_input) for method_name, method in methods.items()}
+        if hints:
+            given = sample_truth_hints(truth_image, hints, np.random.default_rng([seed, index]))
+            outputs = {name: method(gray_input, hints=given) for name, method in methods.items()}
+        else:
+            outputs = {name: method(gray_input) for name, method in methods.items()}
         tensors = {method_name: as_tensor(output) for method_name, output in outputs.items()}
         for method_name, output_tensor in tensors.items():
             row = scores[method_name].add(output_tensor, truth, lpips)
@@ -230,6 +257,7 @@ def evaluate(
             "skip": f"ground truth colourfulness < {GRAY_CF_THRESHOLD}",
             "ssim": "Gaussian window sigma 1.5, data_range 255, mean over channels",
             "colorfulness": "Hasler & Suesstrunk with |R-G|, |(R+G)/2-B| (DDColor, CT2)",
+            "hints": hints,
         },
         "count": len(truth_cf),
         "skipped_gray": skipped_gray,
@@ -303,7 +331,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         f"{summary['count']} colour photos at {size}x{size}; {summary['skipped_gray']} with gray "
         f"ground truth skipped, {summary['unreadable']} unreadable. Ground-truth "
-        f"colourfulness {summary['truth_colorfulness']:.2f}.",
+        f"colourfulness {summary['truth_colorfulness']:.2f}."
+        + (
+            f" Each model had {summary['protocol']['hints']} colour hints per photo, sampled "
+            "from its ground truth."
+            if summary["protocol"].get("hints")
+            else ""
+        ),
         "",
         f"LPIPS: {summary['lpips']}. FID: {summary['fid']}.",
         "",

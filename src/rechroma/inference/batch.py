@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from rechroma.errors import ImageReadError, ImageTooLargeError, RechromaError, UnsupportedImageError
 from rechroma.images import DEFAULT_MAX_PIXELS
+from rechroma.inference.hints import Hint, HintError, read_hints_file
 
 if TYPE_CHECKING:
     from rechroma.inference.cluster import RayOptions
@@ -40,6 +41,19 @@ class BatchOptions:
     quality: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     threads: int | None = None  # torch threads per worker; cores / jobs when None
+    hints: tuple[Hint, ...] = ()  # colour hints for every file (one photo's, in practice)
+    # A folder of `<name>.json` hint files mirroring the tree under `input_root`; a photo
+    # without one is colourised automatically.
+    hints_dir: Path | None = None
+    input_root: Path | None = None
+
+    def hints_for(self, src: Path) -> tuple[Hint, ...]:
+        """The hints that apply to `src`."""
+        if self.hints_dir is None:
+            return self.hints
+        relative = src.relative_to(self.input_root) if self.input_root else Path(src.name)
+        path = self.hints_dir / relative.with_suffix(".json")
+        return (*self.hints, *read_hints_file(path)) if path.is_file() else self.hints
 
 
 @dataclass
@@ -70,6 +84,8 @@ class BatchReport:
 
 def failure_reason(exc: BaseException) -> str:
     """A short, groupable label for why a file failed."""
+    if isinstance(exc, HintError):
+        return "bad hints"
     if isinstance(exc, ImageTooLargeError):
         return "too large"
     if isinstance(exc, UnsupportedImageError):
@@ -163,6 +179,7 @@ def _colorize_one(
             quality=options.quality,
             max_pixels=options.max_pixels,
             vividness=options.vividness,
+            hints=options.hints_for(src),
         )
     except Exception as exc:  # one file must never stop the batch; the reason is reported
         message = str(exc) if isinstance(exc, RechromaError) else f"{src}: {exc!r}"

@@ -10,6 +10,7 @@ merge) are separate, so a new vividness never re-runs the network.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from rechroma.images import (
     output_format,
     save_photo,
 )
+from rechroma.inference.hints import Hint, HintError, hint_channels, validate_hints
 from rechroma.inference.upsample import (
     UPSAMPLERS,
     chroma_targets,
@@ -113,6 +115,11 @@ class Colorizer:
         return cls(model, info, path, render_size or DEFAULT_RENDER_SIZE, device)
 
     @property
+    def takes_hints(self) -> bool:
+        """Whether the model reads colour hints (lite0-unet does; v0's U-Net does not)."""
+        return bool(getattr(self.model, "takes_hints", False))
+
+    @property
     def weights_sha256(self) -> str | None:
         """SHA-256 of the weights file, computed once on first use."""
         if self._sha256 is None and self.weights_path is not None:
@@ -125,6 +132,7 @@ class Colorizer:
         image: Image.Image | Photo,
         render_size: int | None = None,
         timings: dict[str, float] | None = None,
+        hints: Sequence[Hint] = (),
     ) -> Prediction:
         """Run the network on a photo (colour input counts as its luma).
 
@@ -132,11 +140,17 @@ class Colorizer:
             image: a decoded `Photo` or any PIL image.
             render_size: short side the network sees; the instance default when None.
             timings: when given, seconds per stage ("network") are added to it.
+            hints: known colours at points of the photo (`rechroma.inference.hints`);
+                none is exactly the automatic colouring.
         """
         gray = image.gray if isinstance(image, Photo) else luma_of(image)
         size = render_size or self.render_size
         if not 16 <= size <= 2048:
             raise InvalidOptionError(f"render size {size} is outside 16..2048 pixels")
+        if hints:
+            if not self.takes_hints:
+                raise HintError(f"model {self.info.model_name!r} does not take colour hints")
+            validate_hints(hints, gray.width, gray.height)
         with timed(timings, "network"):
             small_h, small_w = render_shape(gray.height, gray.width, size)
             # Pillow's antialiased resize in C: reading 12 MP as floats would cost more
@@ -145,7 +159,12 @@ class Colorizer:
             small_luma = torch.frombuffer(bytearray(small.tobytes()), dtype=torch.uint8)
             small_luma = small_luma.view(1, small_h, small_w).float() / 255.0
             lightness = rgb_to_lab(small_luma.expand(3, -1, -1))[:1]
-            ab_norm = self.model(normalize_l(lightness)[None].to(self.device))
+            l_norm = normalize_l(lightness)[None].to(self.device)
+            if hints:
+                channels = hint_channels(hints, gray.size, (small_h, small_w))
+                ab_norm = self.model(l_norm, channels[None].to(self.device))
+            else:
+                ab_norm = self.model(l_norm)
             ab = denormalize_ab(ab_norm.float().cpu()[0])
         return Prediction(gray=gray, small_luma=small_luma, lightness=lightness, ab=ab)
 
@@ -194,9 +213,10 @@ class Colorizer:
         render_size: int | None = None,
         vividness: float = 1.0,
         upsampler: str = "guided",
+        hints: Sequence[Hint] = (),
     ) -> Image.Image:
         """Colorize an image (colour input counts as its luma); RGB out, same size."""
-        prediction = self.predict(image, render_size)
+        prediction = self.predict(image, render_size, hints=hints)
         return self.render(prediction, vividness, upsampler)
 
     def colorize_for_format(
@@ -206,13 +226,14 @@ class Colorizer:
         render_size: int | None = None,
         vividness: float = 1.0,
         timings: dict[str, float] | None = None,
+        hints: Sequence[Hint] = (),
     ) -> Image.Image:
         """Colorize a photo about to be encoded as Pillow format `format_name`.
 
         JPEG stores YCbCr, so it gets the YCbCr image as is, skipping two colour
         conversions; every other format gets RGB.
         """
-        prediction = self.predict(photo, render_size, timings)
+        prediction = self.predict(photo, render_size, timings, hints)
         mode = "YCbCr" if format_name == "JPEG" else "RGB"
         return self.render(prediction, vividness, timings=timings, mode=mode)
 
@@ -224,10 +245,13 @@ class Colorizer:
         quality: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         vividness: float = 1.0,
+        hints: Sequence[Hint] = (),
     ) -> Path:
         """Read `src`, colorize it, write `dst` in the format its extension names."""
         src, dst = Path(src), Path(dst)
         output_format(dst)  # an unwritable extension fails before the work, not after
         photo = open_photo(src, max_pixels=max_pixels)
-        result = self.colorize_for_format(photo, output_format(dst)[0], render_size, vividness)
+        result = self.colorize_for_format(
+            photo, output_format(dst)[0], render_size, vividness, hints=hints
+        )
         return save_photo(photo, result, dst, quality)

@@ -7,8 +7,10 @@ RGB. The decoder climbs back from stride 32 to full size with skip connections.
 
 Colour hints (Zhang et al. 2017, user-guided colorization) are an input from the start:
 three channels (hint a, hint b, hint mask), all zero when there are none. They enter at
-the stem through zero-initialised weights (so the pretrained start is unchanged) and
-again at full resolution just before the output, where a hint is local.
+the stem through zero-initialised weights (so the pretrained start is unchanged), and
+again at every decoder level, pooled to its resolution: there a hint reaches the region
+around it through the decoder's wide receptive field, even while the encoder is frozen,
+and at full resolution just before the output, where it is local.
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ class DecoderBlock(nn.Module):
         return self.fuse(torch.cat([x, skip], dim=1))
 
 
+def pool_hints(hints: torch.Tensor, factor: int) -> torch.Tensor:
+    """Hint channels at 1/`factor` resolution: each cell's mean hinted colour, and 1 where
+    any pixel of the cell has a hint (a plain average would dilute a 3x3 hint to nothing)."""
+    if factor == 1:
+        return hints
+    share = F.avg_pool2d(hints[:, 2:], factor)
+    present = (share > 0).to(hints.dtype)
+    ab = F.avg_pool2d(hints[:, :2], factor) / share.clamp_min(1e-6) * present
+    return torch.cat([ab, present], dim=1)
+
+
 class Lite0UNet(nn.Module):
     """Predicts ab from L (and optional hints) at any size; input padded to a multiple of 32."""
 
@@ -48,7 +61,10 @@ class Lite0UNet(nn.Module):
         if len(decoder_channels) != 5:
             raise ValueError("decoder_channels needs one width per level: strides 16, 8, 4, 2, 1")
         self.encoder = Lite0Trunk(in_channels=1 + HINT_CHANNELS)
-        skips = list(reversed(self.encoder.channels[:-1])) + [1 + HINT_CHANNELS]
+        # Levels at strides 16, 8, 4, 2 take the encoder's features plus pooled hints;
+        # the full-size level takes the input itself (gray and hints).
+        skips = [c + HINT_CHANNELS for c in reversed(self.encoder.channels[:-1])]
+        skips.append(1 + HINT_CHANNELS)
         widths = [self.encoder.channels[-1], *decoder_channels]
         # One convolution at full size, where each costs most, two at every other level.
         self.ups = nn.ModuleList(
@@ -74,7 +90,11 @@ class Lite0UNet(nn.Module):
             # Replicate, not zeros: a black border would read as a dark frame.
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         features = self.encoder(x)
-        skips = [*reversed(features[:-1]), x]
+        skips = [
+            torch.cat([feature, pool_hints(x[:, 1:], STRIDE // 2 ** (index + 1))], dim=1)
+            for index, feature in enumerate(reversed(features[:-1]))
+        ]
+        skips.append(x)
         y = features[-1]
         for up, skip in zip(self.ups, skips, strict=True):
             y = up(y, skip)

@@ -1,0 +1,166 @@
+"""Colour hints from a person: "this point of the photo was this colour".
+
+A hint is a point in pixels of the original photo (after EXIF rotation), an sRGB colour
+and an optional radius. Only the colour's chroma (its a*, b*) is a hint: the photo
+keeps its own lightness there, so a light blue hint on a dark coat gives a dark blue.
+
+The JSON form (what the website exports and the command line reads):
+
+    {"hints": [{"x": 412, "y": 300, "color": "#2b4c9a", "radius": 6}]}
+
+`radius` (pixels of the original) is optional; a bare list of hints is accepted too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rechroma.color import HINT_CHANNELS, normalize_ab, rgb_to_lab
+from rechroma.errors import InvalidOptionError
+
+MAX_HINTS = 256
+_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
+# Training marked squares of 1-9 pixels at render size; a click gets a 3x3 square.
+DEFAULT_PATCH_RADIUS = 1
+
+
+class HintError(InvalidOptionError):
+    """A hint that cannot be used: outside the photo, a bad colour, malformed JSON."""
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One known colour: at (x, y) in pixels of the original photo, colour "#rrggbb"."""
+
+    x: float
+    y: float
+    color: str
+    radius: float | None = None  # pixels of the original; a small square when None
+
+    def rgb(self) -> tuple[float, float, float]:
+        """The colour as sRGB in [0, 1]."""
+        match = _HEX.match(self.color.strip())
+        if match is None:
+            raise HintError(f"hint colour {self.color!r} is not an sRGB hex colour like #2b4c9a")
+        value = match.group(1)
+        return tuple(int(value[i : i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def parse_hint(text: str) -> Hint:
+    """`X,Y,#RRGGBB` or `X,Y,#RRGGBB,RADIUS` (the command line's --hint)."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) not in (3, 4):
+        raise HintError(f"hint {text!r} is not X,Y,#RRGGBB or X,Y,#RRGGBB,RADIUS")
+    try:
+        x, y = float(parts[0]), float(parts[1])
+        radius = float(parts[3]) if len(parts) == 4 else None
+    except ValueError:
+        raise HintError(f"hint {text!r}: X, Y and RADIUS must be numbers") from None
+    hint = Hint(x, y, parts[2], radius)
+    hint.rgb()  # a bad colour fails here, with the hint in the message
+    return hint
+
+
+def hints_from_json(data: str | bytes | object) -> list[Hint]:
+    """Hints from the JSON form (text, or already parsed); raises `HintError` when malformed."""
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise HintError(f"hints are not valid JSON: {exc}") from None
+    items = data.get("hints") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise HintError('hints JSON must be {"hints": [...]} or a list of hints')
+    if len(items) > MAX_HINTS:
+        raise HintError(f"{len(items)} hints; at most {MAX_HINTS} per photo")
+    hints = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not {"x", "y", "color"} <= item.keys():
+            raise HintError(f"hint {index}: needs x, y and color, got {item!r}")
+        x, y, radius = item["x"], item["y"], item.get("radius")
+        numbers = (x, y) if radius is None else (x, y, radius)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+            raise HintError(f"hint {index}: x, y and radius must be numbers, got {item!r}")
+        if not isinstance(item["color"], str):
+            raise HintError(f"hint {index}: color must be a string like #2b4c9a")
+        hint = Hint(float(x), float(y), item["color"], None if radius is None else float(radius))
+        hint.rgb()
+        hints.append(hint)
+    return hints
+
+
+def hints_to_json(hints: Sequence[Hint]) -> str:
+    """The JSON form of `hints` (what `hints_from_json` reads)."""
+    items = []
+    for hint in hints:
+        item: dict[str, object] = {"x": hint.x, "y": hint.y, "color": hint.color}
+        if hint.radius is not None:
+            item["radius"] = hint.radius
+        items.append(item)
+    return json.dumps({"hints": items}, indent=2)
+
+
+def read_hints_file(path: Path) -> list[Hint]:
+    """Hints from a JSON file; a missing or malformed file is a `HintError` naming it."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise HintError(f"cannot read hints file {path}: {exc.strerror or exc}") from None
+    try:
+        return hints_from_json(text)
+    except HintError as exc:
+        raise HintError(f"{path}: {exc}") from None
+
+
+def validate_hints(hints: Sequence[Hint], width: int, height: int) -> None:
+    """Refuse hints outside a `width` x `height` photo, with bad colours, or too many."""
+    if len(hints) > MAX_HINTS:
+        raise HintError(f"{len(hints)} hints; at most {MAX_HINTS} per photo")
+    for hint in hints:
+        hint.rgb()
+        if not (0 <= hint.x < width and 0 <= hint.y < height):
+            raise HintError(
+                f"hint at ({hint.x:g}, {hint.y:g}) is outside the {width}x{height} photo"
+            )
+        if hint.radius is not None and not 0 <= hint.radius <= max(width, height):
+            raise HintError(f"hint radius {hint.radius:g} is outside 0..{max(width, height)}")
+
+
+def hint_channels(
+    hints: Sequence[Hint], size: tuple[int, int], shape: tuple[int, int]
+) -> torch.Tensor:
+    """The network's hint input for `hints` on a photo of `size` rendered at `shape`.
+
+    Args:
+        hints: validated hints, in pixels of the full-size photo.
+        size: the photo's full-size `(width, height)`.
+        shape: the render size `(height, width)`.
+
+    Returns:
+        `(3, h, w)`: hint a and b (normalized, the colour's own chroma) and the mask.
+    """
+    width, height = size
+    small_h, small_w = shape
+    channels = torch.zeros(HINT_CHANNELS, small_h, small_w)
+    if not hints:
+        return channels
+    rgb = torch.tensor([hint.rgb() for hint in hints]).T[:, :, None]  # (3, N, 1)
+    ab = normalize_ab(rgb_to_lab(rgb)[1:, :, 0])  # (2, N)
+    scale_x, scale_y = small_w / width, small_h / height
+    for index, hint in enumerate(hints):
+        col = min(int(hint.x * scale_x), small_w - 1)
+        row = min(int(hint.y * scale_y), small_h - 1)
+        radius = DEFAULT_PATCH_RADIUS
+        if hint.radius is not None:
+            radius = max(0, round(hint.radius * min(scale_x, scale_y)))
+        top, left = max(0, row - radius), max(0, col - radius)
+        bottom, right = min(small_h, row + radius + 1), min(small_w, col + radius + 1)
+        channels[:2, top:bottom, left:right] = ab[:, index, None, None]
+        channels[2, top:bottom, left:right] = 1.0
+    return channels
