@@ -171,3 +171,49 @@ def test_twenty_at_once_are_answered_or_told_to_retry(server, real_photo) -> Non
         else:
             assert int(response.headers["retry-after"]) > 0 and "busy" in response.json()["detail"]
     assert httpx.get(f"{server}/api/health").json()["status"] == "ok"
+
+
+@pytest.fixture(scope="module")
+def hint_server(start_server, tiny_hint_weights) -> str:
+    return start_server(LIMITS, Colorizer.load(tiny_hint_weights, render_size=64, threads=1))
+
+
+def _pixels(response: httpx.Response):
+    import numpy as np
+
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"), dtype=np.float32)
+
+
+def test_hints_field_colours_the_photo_there(hint_server, real_photo) -> None:
+    assert httpx.get(f"{hint_server}/api/health").json()["takes_hints"] is True
+    photo = {"file": ("a.jpg", _jpeg(real_photo))}
+    hints = '{"hints": [{"x": 40, "y": 60, "color": "#e01010", "radius": 6}]}'
+    plain = post(hint_server, photo, {"format": "png"})
+    hinted = post(hint_server, photo, {"format": "png", "hints": hints})
+    assert plain.status_code == hinted.status_code == 200
+    change = abs(_pixels(hinted) - _pixels(plain))
+    assert change[50:70, 30:50].mean() > change[:, 120:].mean()
+
+
+@pytest.mark.parametrize(
+    ("hints", "detail"),
+    [
+        ("{oops", "not valid JSON"),
+        ('{"hints": [{"x": 500, "y": 10, "color": "#ffffff"}]}', "outside the 160x120 photo"),
+        ('{"hints": [{"x": 5, "y": 10, "color": "white"}]}', "not an sRGB hex colour"),
+        ('{"hints": [{"x": 5, "y": 10}]}', "needs x, y and color"),
+        ("[" + ",".join(['{"x":1,"y":1,"color":"#000000"}'] * 257) + "]", "at most 256"),
+    ],
+)
+def test_bad_hints_are_a_422_with_the_reason(hint_server, real_photo, hints, detail) -> None:
+    response = post(hint_server, {"file": ("a.jpg", _jpeg(real_photo))}, {"hints": hints})
+    assert response.status_code == 422, response.text
+    assert detail in response.json()["detail"]
+
+
+def test_hints_need_one_photo_and_a_model_that_takes_them(server, hint_server, real_photo):
+    hints = '[{"x": 5, "y": 10, "color": "#ffffff"}]'
+    two = [("file", ("a.jpg", _jpeg(real_photo))), ("file", ("b.jpg", _jpeg(real_photo)))]
+    assert post(hint_server, two, {"hints": hints}).status_code == 422
+    refused = post(server, {"file": ("a.jpg", _jpeg(real_photo))}, {"hints": hints})
+    assert refused.status_code == 422 and "does not take colour hints" in refused.json()["detail"]

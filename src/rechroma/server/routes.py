@@ -15,6 +15,7 @@ from rechroma import __version__
 from rechroma.errors import InvalidOptionError, RechromaError
 from rechroma.images import encode_photo, open_photo
 from rechroma.inference.colorizer import MAX_VIVIDNESS, Colorizer
+from rechroma.inference.hints import MAX_HINTS, Hint, hints_from_json
 from rechroma.server.uploads import BadUploadError, UploadedFile, UploadLimits, read_upload
 
 router = APIRouter()
@@ -49,6 +50,14 @@ UPLOAD_SCHEMA = {
                             "default": False,
                             "description": "answer with JSON even for a single file",
                         },
+                        "hints": {
+                            "type": "string",
+                            "description": "colour hints as JSON, "
+                            '{"hints": [{"x": 412, "y": 300, "color": "#2b4c9a"}]}: '
+                            "points in pixels of the uploaded photo, whose chroma the "
+                            "result takes there (the photo keeps its lightness); for one "
+                            "file, at most 256",
+                        },
                     },
                 }
             }
@@ -65,6 +74,7 @@ class Options:
     render_size: int | None = None
     output_format: str = "auto"
     batch: bool = False
+    hints: tuple[Hint, ...] = ()
 
 
 @router.get("/health")
@@ -80,11 +90,13 @@ async def health(request: Request) -> dict[str, object]:
         "weights": colorizer.weights_path.name if colorizer.weights_path else None,
         "weights_sha256": colorizer.weights_sha256,
         "render_size": colorizer.render_size,
+        "takes_hints": colorizer.takes_hints,
         "limits": {
             "max_file_mb": settings.max_upload_bytes / 2**20,
             "max_files": settings.max_files,
             "max_megapixels": settings.max_pixels / 1e6,
             "max_vividness": MAX_VIVIDNESS,
+            "max_hints": MAX_HINTS,
         },
     }
 
@@ -125,6 +137,10 @@ async def colorize(request: Request) -> Response:
         options = parse_options(upload.fields)
         if not upload.files:
             raise BadUploadError("no photo in the request: send it as a `file` field")
+        if options.hints and len(upload.files) > 1:
+            raise InvalidOptionError("hints are points of one photo: send one file with them")
+        if options.hints and not request.app.state.colorizer.takes_hints:
+            raise InvalidOptionError("this server's model does not take colour hints")
         colorizer = request.app.state.colorizer
 
         async def run(item: UploadedFile) -> tuple[bytes, str, tuple[int, int]]:
@@ -186,7 +202,8 @@ def parse_options(fields: dict[str, str]) -> Options:
     if output_format not in FORMATS:
         raise InvalidOptionError(f"format {output_format!r} is not one of {list(FORMATS)}")
     batch = (fields.get("batch") or "").lower() in ("1", "true", "yes", "on")
-    return Options(vividness, render_size, output_format, batch)
+    hints = tuple(hints_from_json(fields["hints"])) if fields.get("hints") else ()
+    return Options(vividness, render_size, output_format, batch, hints)
 
 
 def colorize_upload(
@@ -200,7 +217,7 @@ def colorize_upload(
         output_format = "jpeg" if photo.source_format == "JPEG" else "png"
     format_name, media_type = MEDIA_TYPES[output_format]
     result = colorizer.colorize_for_format(
-        photo, format_name, options.render_size, options.vividness
+        photo, format_name, options.render_size, options.vividness, hints=options.hints
     )
     options_for_format = {"quality": 95} if format_name in ("JPEG", "WEBP") else {}
     return encode_photo(photo, result, format_name, **options_for_format), media_type, result.size

@@ -15,8 +15,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from rechroma.errors import ImageTooLargeError, RechromaError
 
-# Form fields are short options (numbers, format names); anything longer is refused.
+# Form fields are short options (numbers, format names); anything longer is refused,
+# but for the colour hints' JSON (256 hints of ~60 bytes at most).
 MAX_FIELD_BYTES = 1024
+LONG_FIELDS = {"hints": 64 * 1024}
 MAX_FIELDS = 16
 
 
@@ -159,7 +161,7 @@ class _Collector:
                     f"{self._filename or 'upload'}: larger than the "
                     f"{self.limits.max_file_bytes / 2**20:.0f} MB limit per file"
                 )
-        elif len(self._data) > MAX_FIELD_BYTES:
+        elif len(self._data) > LONG_FIELDS.get(self._name, MAX_FIELD_BYTES):
             raise BadUploadError(f"form field {self._name!r} is too long")
 
     def _part_end(self) -> None:
