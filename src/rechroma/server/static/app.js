@@ -4,6 +4,12 @@
 
 const PARALLEL_UPLOADS = 2;
 const PREVIEW_MAX_SIDE = 1600; // pixels of the on-screen preview; downloads are full size
+// While pins are edited, a gray copy this large goes to the server, never the full photo:
+// the network sees the same render size either way, and a click answers in a blink.
+const EDIT_MAX_SIDE = 800;
+const HINT_DELAY_MS = 120; // let a drag or a burst of key presses settle first
+
+let takesHints = false;
 
 const items = [];
 let queue = [];
@@ -21,7 +27,10 @@ function addFiles(files) {
   if (!files.length) return;
   $("#results-panel").hidden = false;
   for (const file of files) {
-    const item = { file, name: file.name || "photo", blob: null, blobName: null, pixels: null };
+    const item = {
+      file, name: file.name || "photo", blob: null, blobName: null, pixels: null,
+      pins: [], history: [], hintRun: 0,
+    };
     item.el = $("#result-template").content.firstElementChild.cloneNode(true);
     $(".name", item.el).textContent = item.name;
     $(".download", item.el).addEventListener("click", () => downloadOne(item));
@@ -29,6 +38,7 @@ function addFiles(files) {
     $(".slider", compare).addEventListener("input", (event) => {
       compare.style.setProperty("--split", `${event.target.value}%`);
     });
+    setUpHints(item);
     $("#results").append(item.el);
     items.push(item);
     queue.push(item);
@@ -109,6 +119,8 @@ async function colorize(item) {
 // Draw the result, keep its pixels and their luma, and make the gray "before" image.
 async function showResult(item) {
   const bitmap = await createImageBitmap(item.blob);
+  item.fullWidth = bitmap.width;
+  item.fullHeight = bitmap.height;
   const scale = Math.min(1, PREVIEW_MAX_SIDE / Math.max(bitmap.width, bitmap.height));
   const width = Math.max(1, Math.round(bitmap.width * scale));
   const height = Math.max(1, Math.round(bitmap.height * scale));
@@ -119,6 +131,7 @@ async function showResult(item) {
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.drawImage(bitmap, 0, 0, width, height);
   item.pixels = context.getImageData(0, 0, width, height);
+  item.automatic = item.pixels; // the model's own colours: where a new pin's colour starts
   const gray = new ImageData(width, height);
   const source = item.pixels.data;
   item.luma = new Float32Array(width * height);
@@ -135,7 +148,28 @@ async function showResult(item) {
   const before = $(".before", item.el);
   before.src = URL.createObjectURL(await new Promise((done) => grayCanvas.toBlob(done)));
   before.alt = `Original (gray) of ${item.name}`;
+  item.editCopy = await editCopy(grayCanvas);
   $(".compare", item.el).hidden = false;
+  $(".hints", item.el).hidden = !takesHints;
+  renderVividness(item);
+}
+
+// The small gray copy pins are tried on (the colour result's luma is the photo's).
+function editCopy(grayCanvas) {
+  const scale = Math.min(1, EDIT_MAX_SIDE / Math.max(grayCanvas.width, grayCanvas.height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(grayCanvas.width * scale));
+  canvas.height = Math.max(1, Math.round(grayCanvas.height * scale));
+  canvas.getContext("2d").drawImage(grayCanvas, 0, 0, canvas.width, canvas.height);
+  return new Promise((done) => canvas.toBlob((blob) => done(new File([blob], "edit.png")), "image/png"));
+}
+
+function setPixels(item, pixels) {
+  item.pixels = pixels;
+  const source = pixels.data;
+  for (let i = 0, p = 0; i < source.length; i += 4, p++) {
+    item.luma[p] = 0.299 * source[i] + 0.587 * source[i + 1] + 0.114 * source[i + 2];
+  }
   renderVividness(item);
 }
 
@@ -160,8 +194,215 @@ function renderVividness(item) {
 // The result at the current vividness: the cached one at 1, else rendered again.
 async function resultAt(item) {
   const factor = vividness();
-  if (factor === 1) return { blob: item.blob, name: item.blobName };
-  return request(item.file, { vividness: factor });
+  if (factor === 1 && !item.pins.length) return { blob: item.blob, name: item.blobName };
+  const options = { vividness: factor };
+  if (item.pins.length) options.hints = hintsJson(item, item.fullWidth, item.fullHeight);
+  return request(item.file, options);
+}
+
+// ---- Colour pins: hints the person gives, tried on a small copy, applied at full size.
+
+// The hints as the CLI and the API read them, in pixels of a width x height image.
+function hintsJson(item, width, height) {
+  const hints = item.pins.map((pin) => ({
+    x: Math.min(width - 1, Math.round(pin.fx * width * 10) / 10),
+    y: Math.min(height - 1, Math.round(pin.fy * height * 10) / 10),
+    color: pin.color,
+  }));
+  return JSON.stringify({ hints }, null, 2);
+}
+
+function hex(r, g, b) {
+  return "#" + [r, g, b].map((v) => Math.round(v).toString(16).padStart(2, "0")).join("");
+}
+
+// The colour the model chose at a point (fractions of the width and height).
+function modelColour(item, fx, fy) {
+  const { width, height, data } = item.automatic;
+  const x = Math.min(width - 1, Math.floor(fx * width));
+  const y = Math.min(height - 1, Math.floor(fy * height));
+  const i = 4 * (y * width + x);
+  return hex(data[i], data[i + 1], data[i + 2]);
+}
+
+function changePins(item, change) {
+  item.history.push(JSON.stringify(item.pins));
+  change(item.pins);
+  pinsChanged(item);
+}
+
+function pinsChanged(item, focusIndex = null) {
+  drawPins(item, focusIndex);
+  $(".undo", item.el).disabled = !item.history.length;
+  $(".export", item.el).disabled = !item.pins.length;
+  clearTimeout(item.hintTimer);
+  item.hintTimer = setTimeout(() => applyPins(item), HINT_DELAY_MS);
+}
+
+async function applyPins(item) {
+  const run = ++item.hintRun;
+  const started = performance.now();
+  setStatus(item, item.pins.length ? "Applying your colours…" : "Back to the model's colours…");
+  try {
+    let pixels = item.automatic;
+    if (item.pins.length) {
+      const copy = item.editCopy;
+      const size = await createImageBitmap(copy);
+      const result = await request(copy, {
+        format: "png", hints: hintsJson(item, size.width, size.height),
+      });
+      const bitmap = await createImageBitmap(result.blob);
+      const canvas = document.createElement("canvas");
+      canvas.width = item.pixels.width;
+      canvas.height = item.pixels.height;
+      const context = canvas.getContext("2d", { willReadFrequently: true });
+      context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      pixels = context.getImageData(0, 0, canvas.width, canvas.height);
+    }
+    if (run !== item.hintRun) return; // a newer edit is on its way
+    setPixels(item, pixels);
+    const ms = Math.round(performance.now() - started);
+    item.el.dataset.hintMs = String(ms);
+    item.el.dataset.hintRuns = String(run);
+    setStatus(item, item.pins.length ? `Done (${item.pins.length} pins, ${ms} ms)` : "Done");
+  } catch (error) {
+    if (run === item.hintRun) setStatus(item, `Hints failed: ${error.message}`);
+  }
+}
+
+function drawPins(item, focusIndex) {
+  const layer = $(".pins", item.el);
+  const list = $(".pin-list", item.el);
+  layer.replaceChildren();
+  list.replaceChildren();
+  item.pins.forEach((pin, index) => {
+    const where = () =>
+      `${Math.round(pin.fx * item.fullWidth)}, ${Math.round(pin.fy * item.fullHeight)}`;
+    const marker = document.createElement("button");
+    marker.type = "button";
+    marker.className = "pin";
+    marker.style.left = `${pin.fx * 100}%`;
+    marker.style.top = `${pin.fy * 100}%`;
+    marker.style.background = pin.color;
+    marker.setAttribute("aria-label",
+      `Colour pin ${index + 1} at ${where()}, ${pin.color}: arrow keys move it, Delete removes it`);
+    marker.addEventListener("keydown", (event) => pinKey(item, index, event));
+    marker.addEventListener("pointerdown", (event) => dragPin(item, index, marker, event));
+    layer.append(marker);
+
+    const row = document.createElement("li");
+    const label = document.createElement("span");
+    label.textContent = `Pin ${index + 1} at ${where()}`;
+    const picker = document.createElement("input");
+    picker.type = "color";
+    picker.value = pin.color;
+    picker.setAttribute("aria-label", `Colour of pin ${index + 1}`);
+    picker.addEventListener("change", () => changePins(item, (pins) => {
+      pins[index] = { ...pins[index], color: picker.value };
+    }));
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "button-light";
+    remove.textContent = "Remove";
+    remove.setAttribute("aria-label", `Remove pin ${index + 1}`);
+    remove.addEventListener("click", () => changePins(item, (pins) => pins.splice(index, 1)));
+    row.append(label, picker, remove);
+    list.append(row);
+  });
+  if (focusIndex !== null && layer.children[focusIndex]) layer.children[focusIndex].focus();
+}
+
+function pinKey(item, index, event) {
+  const step = event.shiftKey ? 0.05 : 0.01;
+  const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+  if (event.key in moves) {
+    event.preventDefault();
+    const [dx, dy] = moves[event.key];
+    item.history.push(JSON.stringify(item.pins));
+    const pin = item.pins[index];
+    pin.fx = Math.min(0.999, Math.max(0, pin.fx + dx));
+    pin.fy = Math.min(0.999, Math.max(0, pin.fy + dy));
+    pinsChanged(item, index);
+  } else if (event.key === "Delete" || event.key === "Backspace") {
+    event.preventDefault();
+    changePins(item, (pins) => pins.splice(index, 1));
+    $(".pin-mode", item.el).focus();
+  }
+}
+
+function dragPin(item, index, marker, event) {
+  event.preventDefault();
+  event.stopPropagation();
+  const box = $(".after", item.el).getBoundingClientRect();
+  const before = JSON.stringify(item.pins);
+  marker.setPointerCapture(event.pointerId);
+  const move = (moveEvent) => {
+    const pin = item.pins[index];
+    pin.fx = Math.min(0.999, Math.max(0, (moveEvent.clientX - box.left) / box.width));
+    pin.fy = Math.min(0.999, Math.max(0, (moveEvent.clientY - box.top) / box.height));
+    marker.style.left = `${pin.fx * 100}%`;
+    marker.style.top = `${pin.fy * 100}%`;
+  };
+  marker.addEventListener("pointermove", move);
+  marker.addEventListener("pointerup", () => {
+    marker.removeEventListener("pointermove", move);
+    if (JSON.stringify(item.pins) !== before) {
+      item.history.push(before);
+      pinsChanged(item, index);
+    }
+  }, { once: true });
+}
+
+function setUpHints(item) {
+  const compare = $(".compare", item.el);
+  const mode = $(".pin-mode", item.el);
+  mode.addEventListener("click", () => {
+    const on = mode.getAttribute("aria-pressed") !== "true";
+    mode.setAttribute("aria-pressed", String(on));
+    compare.classList.toggle("placing", on);
+  });
+  compare.addEventListener("click", (event) => {
+    if (!compare.classList.contains("placing") || event.target.classList.contains("pin")) return;
+    const box = $(".after", item.el).getBoundingClientRect();
+    const fx = Math.min(0.999, Math.max(0, (event.clientX - box.left) / box.width));
+    const fy = Math.min(0.999, Math.max(0, (event.clientY - box.top) / box.height));
+    changePins(item, (pins) => pins.push({ fx, fy, color: modelColour(item, fx, fy) }));
+  });
+  $(".undo", item.el).addEventListener("click", () => {
+    if (!item.history.length) return;
+    item.pins = JSON.parse(item.history.pop());
+    pinsChanged(item);
+  });
+  $(".export", item.el).addEventListener("click", () => {
+    const json = hintsJson(item, item.fullWidth, item.fullHeight);
+    const stem = item.name.replace(/\.[^.]*$/, "");
+    save(new Blob([json], { type: "application/json" }), `${stem}-hints.json`);
+  });
+  $(".import-file", item.el).addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    event.target.value = "";
+    if (!file) return;
+    try {
+      const data = JSON.parse(await file.text());
+      const hints = Array.isArray(data) ? data : data.hints;
+      if (!Array.isArray(hints)) throw new Error('expected {"hints": [...]}');
+      const pins = hints.map((hint) => {
+        if (typeof hint.x !== "number" || typeof hint.y !== "number" || !/^#?[0-9a-f]{6}$/i.test(hint.color)) {
+          throw new Error("each hint needs numbers x, y and a colour like #2b4c9a");
+        }
+        return {
+          fx: hint.x / item.fullWidth, fy: hint.y / item.fullHeight,
+          color: hint.color.startsWith("#") ? hint.color : `#${hint.color}`,
+        };
+      });
+      if (pins.some((pin) => pin.fx < 0 || pin.fx >= 1 || pin.fy < 0 || pin.fy >= 1)) {
+        throw new Error("a hint lies outside this photo");
+      }
+      changePins(item, (current) => current.splice(0, current.length, ...pins));
+    } catch (error) {
+      setStatus(item, `Cannot import hints: ${error.message}`);
+    }
+  });
 }
 
 function save(blob, name) {
@@ -242,6 +483,8 @@ for (const button of document.querySelectorAll(".sample")) {
 fetch("/api/health")
   .then((response) => response.json())
   .then((health) => {
+    takesHints = Boolean(health.takes_hints);
+    for (const item of items) if (item.pixels) $(".hints", item.el).hidden = !takesHints;
     const limits = health.limits;
     $("#limits").textContent =
       `JPEG, PNG, TIFF, WebP, GIF or BMP; up to ${limits.max_files} photos at once, ` +
