@@ -30,3 +30,10 @@ def test_export_command_reports_its_check(tiny_weights, tmp_path) -> None:
     report = json.loads(done.stdout)
     assert report["onnx"] == str(out) and out.stat().st_size > 10_000
     assert report["check"]["max_abs_diff"] < 1e-4
+
+
+def test_lite0_unet_exports_and_matches_pytorch(tiny_hint_weights, tmp_path) -> None:
+    """The v1 network (with its hint inputs at zero) exports and agrees with PyTorch."""
+    path = export_onnx(tiny_hint_weights, tmp_path / "v1.onnx")
+    for shape in [(1, 1, 64, 96), (2, 1, 128, 64)]:
+        assert check_onnx(path, tiny_hint_weights, shape).max_abs_diff < 1e-4
