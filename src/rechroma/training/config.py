@@ -110,7 +110,7 @@ class LossConfig:
     perceptual_levels: int = 3
     colorfulness_weight: float = 0.0
     # "maximize" (DDColor: more colour is always better) or "match" (as colourful as
-    # the true photo, per image; see `rechroma.losses.colorfulness_loss`).
+    # the true photo, per image; see `rechroma.training.losses.colorfulness_loss`).
     colorfulness_mode: str = "maximize"
     adversarial_weight: float = 0.0
     # Step at which the adversarial phase starts: before it, G learns without a GAN

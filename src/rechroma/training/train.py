@@ -2,7 +2,7 @@
 
 A run directory holds `config.json` (the resolved config), `log.jsonl` (one line per
 logged step), `checkpoints/step_NNNNNNN.safetensors` (weights + config + step, loadable
-by `rechroma.checkpoint.load_generator`) with a `.json` copy of that description and
+by `rechroma.models.checkpoint.load_generator`) with a `.json` copy of that description and
 `.optim.pt` (optimizer state, for resuming) beside each, and
 `samples/step_NNNNNNN.png` grids (gray input | prediction | truth) from the val split.
 """
@@ -106,12 +106,15 @@ def train(cfg: Config, run_dir: Path, resume: bool = False, progress: bool = Tru
     """Train a generator per `cfg` in `run_dir` and return the final checkpoint's path.
 
     Losses: the pixel loss, plus (when their weights are non-zero) the perceptual loss
-    from a pretrained RGB classifier, the colourfulness loss, and from
+    on a pretrained classifier's features, the colourfulness loss, and from
     `loss.adversarial_start` on, a PatchGAN's hinge loss. With `train.ema_decay`, the
-    checkpoints hold an exponential moving average of the generator's weights.
+    checkpoints hold an exponential moving average of the generator's weights. A model
+    that takes colour hints gets hints simulated from the truth (`cfg.hints`).
 
     With `resume`, weights, optimizer states and step come from the newest checkpoint in
-    `run_dir`; the data stream is reseeded with the step so it does not replay.
+    `run_dir`; the data stream is reseeded with the step so it does not replay. Under
+    torchrun, every process runs this with its own part of the data (see
+    `rechroma.training.distributed`); all return the final checkpoint's path.
     """
     context = DistributedContext.from_environment(cfg.train.device)
     try:
