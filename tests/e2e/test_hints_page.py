@@ -2,6 +2,7 @@
 recolour, move by keyboard, remove, undo, export, and the full-size download."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,8 @@ def test_pins_recolour_move_undo_export_and_download(browser, base_url, scan, tm
     hinted = canvas.evaluate(CANVAS_PATCH, point)
     print(f"\nhint round trip for a 12 MP photo: {result.get_attribute('data-hint-ms')} ms")
     assert hinted > automatic + 8, (automatic, hinted)  # the region turned towards blue
+    if target := os.environ.get("RECHROMA_HINTS_SCREENSHOT"):
+        result.screenshot(path=target)  # the README's picture of a result with a pin
 
     # Move it by keyboard, remove it, undo the removal.
     label = pin.get_attribute("aria-label")
