@@ -60,6 +60,8 @@ def run_on_ray(
     todo: list[tuple[Path, Path]], options: BatchOptions, ray_options: RayOptions
 ) -> Iterator[Result]:
     """Colorize `(src, dst)` pairs on Ray, yielding each result as it finishes."""
+    if not todo:
+        return  # a resumed folder with nothing left: no Ray to start
     try:
         import ray
     except ImportError as exc:
@@ -93,8 +95,6 @@ def _start_ray(ray, address: str | None) -> None:
 def _run(
     ray, todo: list[tuple[Path, Path]], options: BatchOptions, ray_options: RayOptions
 ) -> Iterator[Result]:
-    if not todo:
-        return
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 1.0), int(resources.get("GPU", 0))
     threads = ray_options.threads

@@ -161,7 +161,9 @@ function editCopy(grayCanvas) {
   canvas.width = Math.max(1, Math.round(grayCanvas.width * scale));
   canvas.height = Math.max(1, Math.round(grayCanvas.height * scale));
   canvas.getContext("2d").drawImage(grayCanvas, 0, 0, canvas.width, canvas.height);
-  return new Promise((done) => canvas.toBlob((blob) => done(new File([blob], "edit.png")), "image/png"));
+  return new Promise((done) => canvas.toBlob((blob) => done({
+    file: new File([blob], "edit.png"), width: canvas.width, height: canvas.height,
+  }), "image/png"));
 }
 
 function setPixels(item, pixels) {
@@ -247,9 +249,8 @@ async function applyPins(item) {
     let pixels = item.automatic;
     if (item.pins.length) {
       const copy = item.editCopy;
-      const size = await createImageBitmap(copy);
-      const result = await request(copy, {
-        format: "png", hints: hintsJson(item, size.width, size.height),
+      const result = await request(copy.file, {
+        format: "png", hints: hintsJson(item, copy.width, copy.height),
       });
       const bitmap = await createImageBitmap(result.blob);
       const canvas = document.createElement("canvas");
