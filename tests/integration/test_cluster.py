@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import png_header_only
+from bad_files import png_header_only
 
 pytest.importorskip("ray", reason="the cluster extra is part of the test set-up (Makefile)")
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 
-from conftest import png_header_only
+from bad_files import png_header_only
 from rechroma.color import rgb_to_lab
 from rechroma.errors import ImageReadError, ImageTooLargeError, RechromaError, UnsupportedImageError
 from rechroma.images import open_photo
