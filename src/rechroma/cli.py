@@ -397,17 +397,17 @@ def _colorize_jobs(src: Path, out: str, fmt: str | None) -> _Jobs:
     if src.is_dir():
         if dst.exists() and not dst.is_dir():
             raise ImageReadError(f"{dst}: input is a folder, so the output must be a folder")
+        # Our own outputs and failure lists, when OUT is inside IN, are not inputs.
+        output_root = dst.resolve()
         files = sorted(
             p
             for p in src.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src).parts)
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(src).parts)
+            and not p.resolve().is_relative_to(output_root)
         )
         photos = [p for p in files if p.suffix.lower() in PHOTO_SUFFIXES]
         others = [p for p in files if p.suffix.lower() not in PHOTO_SUFFIXES]
-        if dst.resolve().is_relative_to(src.resolve()):
-            # Our own outputs and failure lists inside the input folder are not inputs.
-            others = [p for p in others if not p.resolve().is_relative_to(dst.resolve())]
-            photos = [p for p in photos if not p.resolve().is_relative_to(dst.resolve())]
         pairs = [(p, _output_name(dst / p.relative_to(src), fmt)) for p in photos]
         return _Jobs(pairs, others)
     if not src.exists():
