@@ -14,14 +14,22 @@ from typing import TYPE_CHECKING, TypeVar
 
 from rechroma import __version__
 from rechroma.errors import InvalidOptionError, RechromaError
-from rechroma.images import FORMATS, PHOTO_OUTPUT_FOR, PHOTO_SUFFIXES
+from rechroma.images import (
+    FORMATS,
+    PHOTO_OUTPUT_FOR,
+    PHOTO_SUFFIXES,
+    VIDEO_OUTPUT_FOR,
+    VIDEO_SUFFIXES,
+)
 from rechroma.server.settings import ServerSettings
 
 if TYPE_CHECKING:
+    from rechroma.inference.batch import BatchReport
     from rechroma.inference.colorizer import Colorizer
     from rechroma.inference.hints import Hint
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # some inputs failed, the rest were done
@@ -74,9 +82,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     colorize = sub.add_parser(
         "colorize",
-        help="colorize a photo or a folder of photos",
-        description="Colorize IN (a file, or a folder searched recursively) into OUT. "
-        "Colour input is treated as its lightness: its own colours are replaced.",
+        help="colorize a photo, a video clip, or a folder of them",
+        description="Colorize IN (a photo, a clip, or a folder searched recursively) into OUT. "
+        "Colour input is treated as its lightness: its own colours are replaced. Clips "
+        "(.mp4 .mov .mkv .avi .webm) keep their size, timing and sound; out as H.264 "
+        "(.mp4 .mov .mkv) or VP9 (.webm) by extension.",
     )
     colorize.add_argument("input", type=Path, metavar="IN")
     colorize.add_argument(
@@ -115,6 +125,20 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="JSON|FOLDER",
         help="hints JSON for one photo, or for a folder a folder of <name>.json files "
         "mirroring the input tree",
+    )
+    colorize.add_argument(
+        "--stabilize",
+        type=float,
+        default=None,
+        metavar="S",
+        help="clips: weight in [0, 1) of the previous frame's colour where the picture is "
+        "still (default 0.8; 0 colours every frame on its own)",
+    )
+    colorize.add_argument(
+        "--crf", type=int, default=None, help="clips: encoder quality, lower is better (18/32)"
+    )
+    colorize.add_argument(
+        "--max-seconds", type=float, default=None, help="clips: refuse longer ones"
     )
     colorize.add_argument(
         "--jobs", "-j", type=int, default=1, help="worker processes for folders (default 1)"
@@ -195,6 +219,21 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_model_args(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
+
+    eval_video = sub.add_parser(
+        "eval-video",
+        help="measure flicker: colorize a clip frame by frame and stabilised, compare",
+        description="Colorize CLIP twice, every frame on its own and with temporal "
+        "stabilisation, and report each one's flicker (mean |delta ab| between consecutive "
+        "frames where the lightness is still) and mean chroma. Without CLIP, a test clip "
+        "is made: a slow pan with film grain across --photo.",
+    )
+    eval_video.add_argument("clip", type=Path, nargs="?", metavar="CLIP")
+    eval_video.add_argument("--out", type=Path, required=True, help="folder for clips and report")
+    eval_video.add_argument("--photo", type=Path, default=None, help="photo for the test clip")
+    eval_video.add_argument("--stabilize", type=float, default=None, help="strength (0.8)")
+    _add_model_args(eval_video)
+    eval_video.set_defaults(func=_cmd_eval_video)
 
     fetch = sub.add_parser(
         "fetch-weights",
@@ -301,7 +340,7 @@ def _load_colorizer(args: argparse.Namespace) -> Colorizer:
 
 def _cmd_colorize(args: argparse.Namespace) -> int:
     from rechroma.images import DEFAULT_MAX_PIXELS
-    from rechroma.inference.batch import BatchOptions, colorize_many
+    from rechroma.inference.batch import BatchOptions, BatchReport, colorize_many
 
     if args.jobs < 1:
         raise InvalidOptionError(f"--jobs must be at least 1, got {args.jobs}")
@@ -309,11 +348,13 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     pairs = jobs.pairs
     if jobs.not_images:
         print(f"rechroma: {_describe_not_images(jobs.not_images, args.input)}", file=sys.stderr)
-    if not pairs:
+    if not pairs and not jobs.videos:
         # A folder with nothing to colorize must never look like success.
-        print(f"rechroma: no photos to colorize in {args.input}", file=sys.stderr)
+        print(f"rechroma: no photos or clips to colorize in {args.input}", file=sys.stderr)
         return EXIT_FAILED
     hints, hints_dir = _colorize_hints(args)
+    if hints and jobs.videos:
+        raise InvalidOptionError("--hint/--hints are for photos, not video clips")
     options = BatchOptions(
         weights=args.weights,
         render_size=args.render_size,
@@ -331,16 +372,20 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
 
         address = None if args.ray == "local" else args.ray
         ray = RayOptions(address=address, actors=args.ray_actors, threads=args.ray_threads)
-    report = colorize_many(
-        pairs,
-        options,
-        jobs=min(args.jobs, max(1, len(pairs))),
-        ray=ray,
-        overwrite=args.overwrite,
-        progress=len(pairs) > 1 and not args.quiet and sys.stderr.isatty(),
-        on_done=lambda dst: print(dst, flush=True),
-        on_failed=lambda _src, message: print(f"rechroma: failed: {message}", file=sys.stderr),
-    )
+    report = BatchReport()
+    if pairs:
+        report = colorize_many(
+            pairs,
+            options,
+            jobs=min(args.jobs, max(1, len(pairs))),
+            ray=ray,
+            overwrite=args.overwrite,
+            progress=len(pairs) > 1 and not args.quiet and sys.stderr.isatty(),
+            on_done=lambda dst: print(dst, flush=True),
+            on_failed=lambda _src, message: print(f"rechroma: failed: {message}", file=sys.stderr),
+        )
+    if jobs.videos:
+        _colorize_videos(args, jobs.videos, report)
     failures_file = args.failures or (
         Path(args.output) / "rechroma-failures.tsv" if args.input.is_dir() else None
     )
@@ -349,7 +394,7 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             report.write_failures(failures_file)
         elif args.failures is None:
             failures_file.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
-    if args.input.is_dir() or len(pairs) > 1 or report.skipped:
+    if args.input.is_dir() or len(pairs) + len(jobs.videos) > 1 or report.skipped:
         summary = report.summary()
         if jobs.not_images:
             summary += f", {len(jobs.not_images)} not images"
@@ -359,6 +404,48 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             summary += f"; failures listed in {failures_file}"
         print(f"rechroma: {summary}", file=sys.stderr)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _colorize_videos(
+    args: argparse.Namespace, videos: list[tuple[Path, Path]], report: BatchReport
+) -> None:
+    """Colorize clips one after another in this process, each with every thread."""
+    from rechroma.inference.batch import failure_reason
+    from rechroma.inference.video import DEFAULT_STABILIZE, VideoOptions, colorize_video
+
+    stabilize = DEFAULT_STABILIZE if args.stabilize is None else args.stabilize
+    if not 0.0 <= stabilize < 1.0:
+        raise InvalidOptionError(f"--stabilize must be in [0, 1), got {stabilize}")
+    options = VideoOptions(
+        render_size=args.render_size,
+        vividness=args.vividness,
+        stabilize=stabilize,
+        crf=args.crf,
+        max_seconds=args.max_seconds,
+    )
+    colorizer = _load_colorizer(args)
+    for src, dst in videos:
+        if dst.exists() and not args.overwrite:
+            report.skipped.append(src)
+            continue
+        try:
+            result = colorize_video(
+                colorizer, src, dst, options, progress=not args.quiet and sys.stderr.isatty()
+            )
+        except (RechromaError, OSError) as exc:
+            report.failed.append((src, failure_reason(exc), str(exc)))
+            print(f"rechroma: failed: {exc}", file=sys.stderr)
+            continue
+        report.done.append(dst)
+        logger.info(
+            "%s: %d frames in %.1f s (%.1f frames/s), audio %s",
+            dst,
+            result.frames,
+            result.seconds,
+            result.frames_per_second,
+            result.audio,
+        )
+        print(dst, flush=True)
 
 
 def _colorize_hints(args: argparse.Namespace) -> tuple[tuple[Hint, ...], Path | None]:
@@ -383,6 +470,7 @@ class _Jobs:
 
     pairs: list[tuple[Path, Path]]
     not_images: list[Path] = field(default_factory=list)
+    videos: list[tuple[Path, Path]] = field(default_factory=list)
 
 
 def _colorize_jobs(src: Path, out: str, fmt: str | None) -> _Jobs:
@@ -407,14 +495,19 @@ def _colorize_jobs(src: Path, out: str, fmt: str | None) -> _Jobs:
             and not p.resolve().is_relative_to(output_root)
         )
         photos = [p for p in files if p.suffix.lower() in PHOTO_SUFFIXES]
-        others = [p for p in files if p.suffix.lower() not in PHOTO_SUFFIXES]
+        clips = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
+        others = [p for p in files if p.suffix.lower() not in (*PHOTO_SUFFIXES, *VIDEO_SUFFIXES)]
         pairs = [(p, _output_name(dst / p.relative_to(src), fmt)) for p in photos]
-        return _Jobs(pairs, others)
+        videos = [(p, _video_output_name(dst / p.relative_to(src))) for p in clips]
+        return _Jobs(pairs, others, videos)
     if not src.exists():
         raise ImageReadError(f"{src}: no such file")
+    is_clip = src.suffix.lower() in VIDEO_SUFFIXES
     if dst.is_dir() or out.endswith(("/", os.sep)):
+        if is_clip:
+            return _Jobs([], videos=[(src, _video_output_name(dst / src.name))])
         return _Jobs([(src, _output_name(dst / src.name, fmt))])
-    return _Jobs([(src, dst)])
+    return _Jobs([], videos=[(src, dst)]) if is_clip else _Jobs([(src, dst)])
 
 
 def _output_name(path: Path, fmt: str | None) -> Path:
@@ -424,6 +517,11 @@ def _output_name(path: Path, fmt: str | None) -> Path:
     if suffix in FORMATS:
         return path
     return path.with_suffix(PHOTO_OUTPUT_FOR.get(suffix, ".png"))
+
+
+def _video_output_name(path: Path) -> Path:
+    suffix = path.suffix.lower()
+    return path.with_suffix(VIDEO_OUTPUT_FOR.get(suffix, suffix))
 
 
 def _describe_not_images(files: list[Path], root: Path, shown: int = 5) -> str:
@@ -503,6 +601,33 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     )
     write_report(result, args.out, extra={"models": models})
     print(json.dumps(json.loads((args.out / "metrics.json").read_text()), indent=2))
+    return EXIT_OK
+
+
+def _cmd_eval_video(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from rechroma.evaluation.video import compare_stabilization, make_pan_clip
+    from rechroma.inference.video import DEFAULT_STABILIZE, VideoOptions
+
+    clip = args.clip
+    if clip is None:
+        if args.photo is None:
+            raise InvalidOptionError("give a CLIP, or --photo to make a test clip from")
+        args.out.mkdir(parents=True, exist_ok=True)
+        with Image.open(args.photo) as photo:
+            clip = make_pan_clip(photo, args.out / "test-clip.mp4")
+    stabilize = DEFAULT_STABILIZE if args.stabilize is None else args.stabilize
+    if not 0.0 < stabilize < 1.0:
+        raise InvalidOptionError(f"--stabilize must be in (0, 1), got {stabilize}")
+    report = compare_stabilization(
+        _load_colorizer(args),
+        clip,
+        args.out,
+        VideoOptions(render_size=args.render_size, stabilize=stabilize),
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    print(json.dumps(report, indent=2))
     return EXIT_OK
 
 

@@ -35,3 +35,11 @@ class DataError(RechromaError):
 
 class MetricUnavailable(RechromaError):
     """A metric cannot be computed: weights someone else publishes are missing or wrong."""
+
+
+class VideoReadError(ImageReadError):
+    """An input file could not be read as a video, or it ends before its own frame count."""
+
+
+class VideoTooLongError(VideoReadError):
+    """The clip is longer than the configured limit."""

@@ -66,6 +66,10 @@ PHOTO_SUFFIXES = (
 )
 # Inputs in formats we read but do not write get this output format in a folder.
 PHOTO_OUTPUT_FOR = {".heic": ".jpg", ".heif": ".jpg", ".avif": ".jpg"}
+# What a folder walk picks up as video clips (`rechroma.inference.video`).
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
+# Clips in containers we read but do not write (AVI) come out as MP4.
+VIDEO_OUTPUT_FOR = {".avi": ".mp4"}
 
 # Output format per file extension, with the options we write it with.
 FORMATS: dict[str, tuple[str, dict[str, object]]] = {
