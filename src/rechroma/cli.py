@@ -298,6 +298,18 @@ def _build_parser() -> argparse.ArgumentParser:
         help="requests that may wait; beyond that the server answers 503 with Retry-After",
     )
     serve.add_argument(
+        "--max-video-mb",
+        type=float,
+        default=defaults.max_video_bytes / 2**20,
+        help="per uploaded clip",
+    )
+    serve.add_argument(
+        "--max-video-seconds",
+        type=float,
+        default=defaults.max_video_seconds,
+        help="longest clip accepted",
+    )
+    serve.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -722,6 +734,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_files=args.max_files,
         inference_workers=args.workers,
         max_queue=args.queue,
+        max_video_bytes=int(args.max_video_mb * 2**20),
+        max_video_seconds=args.max_video_seconds,
         cors_origins=tuple(args.cors_origin),
     )
     app = create_app(settings, colorizer=_load_colorizer(args))

@@ -50,6 +50,8 @@ ROTATIONS = {
 
 ProgressCallback = Callable[[int, int | None], None]
 VideoSource = str | Path | BinaryIO
+# FFmpeg's demuxers for photos (besides the "*_pipe" ones).
+STILL_IMAGE_DEMUXERS = frozenset({"image2", "gif", "webp_pipe", "apng"})
 # FFmpeg's muxer for each output extension.
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 
@@ -230,6 +232,10 @@ def _open_input(source: Path | BinaryIO, name: str) -> Iterator[av.container.Inp
         container = av.open(target, metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise VideoReadError(f"{name}: not a readable video ({_reason(exc)})") from exc
+    # FFmpeg opens photos too, as one-frame "videos": they belong to the photo path.
+    if container.format.name in STILL_IMAGE_DEMUXERS or container.format.name.endswith("_pipe"):
+        container.close()
+        raise VideoReadError(f"{name}: is a photo, not a video; colorize it as a photo")
     try:
         yield container
     finally:
@@ -361,7 +367,9 @@ def _transcode(
                     if on_progress is not None:
                         on_progress(frames, total)
         except av.FFmpegError as exc:
-            raise VideoReadError(f"{name}: broken after {frames} frames ({_reason(exc)})") from exc
+            raise VideoReadError(
+                f"{name}: damaged or truncated after {frames} frames ({_reason(exc)})"
+            ) from exc
         if frames == 0:
             raise VideoReadError(f"{name}: has no frames that decode")
         if info.frames and frames + max(2, info.frames // 100) < info.frames:

@@ -19,12 +19,14 @@ from rechroma.errors import (
     InvalidOptionError,
     RechromaError,
     UnsupportedImageError,
+    VideoTooLongError,
 )
 from rechroma.inference.colorizer import Colorizer
 from rechroma.server.admission import Admission, ServerBusyError
 from rechroma.server.routes import router
 from rechroma.server.settings import ServerSettings
 from rechroma.server.uploads import BadUploadError, TooManyFilesError
+from rechroma.server.videos import VideoJobNotFound, VideoJobs, VideoNotReady, video_router
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; "
-        "style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "style-src 'self'; connect-src 'self'; media-src 'self' blob:; object-src 'none'; "
+        "base-uri 'none'; "
         "frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -60,16 +63,21 @@ def create_app(
             threads=settings.threads,
         )
         app.state.admission = Admission(settings.inference_workers, settings.max_queue)
-        yield
+        app.state.videos = VideoJobs(app.state.colorizer, settings)
+        try:
+            yield
+        finally:
+            app.state.videos.close()
 
     app = FastAPI(
         title="rechroma",
         version=__version__,
-        description="Colorize grayscale and faded black-and-white photos. Uploads are "
-        "processed in memory and never stored.",
+        description="Colorize grayscale and faded black-and-white photos, and old film clips. "
+        "Uploads are processed in memory and never stored.",
         lifespan=lifespan,
     )
     app.include_router(router, prefix="/api")
+    app.include_router(video_router, prefix="/api")
 
     @app.middleware("http")
     async def security_headers(
@@ -111,8 +119,12 @@ def status_for(exc: RechromaError) -> int:
     """The HTTP status that tells the client what went wrong."""
     if isinstance(exc, ServerBusyError):
         return 503
-    if isinstance(exc, ImageTooLargeError | TooManyFilesError):
+    if isinstance(exc, ImageTooLargeError | TooManyFilesError | VideoTooLongError):
         return 413
+    if isinstance(exc, VideoJobNotFound):
+        return 404
+    if isinstance(exc, VideoNotReady):
+        return 409
     if isinstance(exc, UnsupportedImageError):
         return 415
     if isinstance(exc, ImageReadError | InvalidOptionError):

@@ -97,6 +97,8 @@ async def health(request: Request) -> dict[str, object]:
             "max_megapixels": settings.max_pixels / 1e6,
             "max_vividness": MAX_VIVIDNESS,
             "max_hints": MAX_HINTS,
+            "max_video_mb": settings.max_video_bytes / 2**20,
+            "max_video_seconds": settings.max_video_seconds,
         },
     }
 

@@ -21,5 +21,12 @@ class ServerSettings:
     # Requests admitted beyond the workers; the next one gets 503 with Retry-After.
     max_queue: int = 16
     retry_after_s: int = 5
+    # Video clips: one is colorized at a time, `max_video_jobs` may wait or run.
+    max_video_bytes: int = 200 * 1024 * 1024
+    max_video_seconds: float = 60.0
+    max_video_pixels: int = 3840 * 2160
+    max_video_jobs: int = 4
+    # A finished job (and its result, in memory) is dropped this long after it finished.
+    video_job_ttl_s: float = 900.0
     # Origins allowed to call the API from other sites' pages; none (CORS off) by default.
     cors_origins: tuple[str, ...] = ()
