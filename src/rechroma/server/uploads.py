@@ -77,8 +77,8 @@ async def read_upload(
     whole_limit = limits.max_files * limits.max_file_bytes + overhead
     if content_length and content_length.isdigit() and int(content_length) > whole_limit:
         raise ImageTooLargeError(
-            f"request of {int(content_length) / 2**20:.0f} MB is over what "
-            f"{limits.max_files} files of {limits.max_file_bytes / 2**20:.0f} MB can be"
+            f"request of {int(content_length) / 2**20:.1f} MB is over the limit: at most "
+            f"{limits.max_files} file(s) of {limits.max_file_bytes / 2**20:.1f} MB each"
         )
     collector = _Collector(limits)
     parser = MultipartParser(boundary, collector.callbacks())

@@ -27,6 +27,10 @@ function addFiles(files) {
   if (!files.length) return;
   $("#results-panel").hidden = false;
   for (const file of files) {
+    if (isVideo(file)) {
+      addVideo(file);
+      continue;
+    }
     const item = {
       file, name: file.name || "photo", blob: null, blobName: null, pixels: null,
       pins: [], history: [], hintRun: 0,
@@ -430,14 +434,15 @@ async function downloadOne(item) {
 }
 
 function updateDownloadAll() {
-  downloadAll.disabled = !items.some((item) => item.blob) || running > 0 || queue.length > 0;
+  downloadAll.disabled =
+    !items.some((item) => item.blob && !item.video) || running > 0 || queue.length > 0;
 }
 
 downloadAll.addEventListener("click", async () => {
   downloadAll.disabled = true;
   try {
     const files = [];
-    for (const item of items.filter((entry) => entry.blob)) {
+    for (const item of items.filter((entry) => entry.blob && !entry.video)) {
       const result = await resultAt(item);
       files.push({ name: result.name, bytes: new Uint8Array(await result.blob.arrayBuffer()) });
     }
@@ -481,6 +486,103 @@ for (const button of document.querySelectorAll(".sample")) {
   });
 }
 
+// ---- Film clips: queued on the server as a job, polled, then played beside the original.
+
+const VIDEO_EXTENSIONS = /\.(mp4|m4v|mov|mkv|avi|webm)$/i;
+const POLL_MS = 500;
+
+function isVideo(file) {
+  return (file.type || "").startsWith("video/") || VIDEO_EXTENSIONS.test(file.name || "");
+}
+
+function addVideo(file) {
+  const item = { file, name: file.name || "clip", video: true };
+  item.el = $("#video-template").content.firstElementChild.cloneNode(true);
+  $(".name", item.el).textContent = item.name;
+  $("#results").append(item.el);
+  items.push(item);
+  colorizeVideo(item);
+}
+
+// The browser's own player decides the format: H.264 where it plays, else VP9 in WebM.
+function videoFormat() {
+  const probe = document.createElement("video");
+  return probe.canPlayType('video/mp4; codecs="avc1.64001F"') ? "mp4" : "webm";
+}
+
+function submitVideo(item) {
+  return new Promise((resolve, reject) => {
+    const form = new FormData();
+    form.append("file", item.file, item.name);
+    form.append("format", videoFormat());
+    form.append("vividness", String(vividness()));
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/videos");
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (event) => {
+      if (!event.lengthComputable) return;
+      $("progress", item.el).value = Math.round(20 * event.loaded / event.total);
+      setStatus(item, `Uploading… ${Math.round(100 * event.loaded / event.total)}%`);
+    };
+    xhr.onload = () => {
+      if (xhr.status === 202) resolve(xhr.response);
+      else reject(new Error((xhr.response && xhr.response.detail) || `HTTP ${xhr.status}`));
+    };
+    xhr.onerror = () => reject(new Error("the server could not be reached"));
+    xhr.send(form);
+  });
+}
+
+async function colorizeVideo(item) {
+  try {
+    const job = await submitVideo(item);
+    let status = job;
+    while (status.state === "queued" || status.state === "running") {
+      await new Promise((wake) => setTimeout(wake, POLL_MS));
+      const response = await fetch(`/api/videos/${job.id}`);
+      status = await response.json();
+      if (!response.ok) throw new Error(status.detail || `HTTP ${response.status}`);
+      if (status.state === "queued") setStatus(item, "Waiting for the clips before it…");
+      if (status.state === "running") {
+        const total = status.frames_total ? ` of ${status.frames_total}` : "";
+        setStatus(item, `Colorizing: frame ${status.frames_done}${total}`);
+        $("progress", item.el).value = 20 + Math.round(80 * (status.progress || 0));
+      }
+    }
+    if (status.state !== "done") throw new Error(status.detail || "the clip failed");
+    const response = await fetch(status.result_url);
+    if (!response.ok) throw new Error(`download failed: HTTP ${response.status}`);
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const match = disposition.match(/filename="([^"]+)"/);
+    item.blob = await response.blob();
+    item.blobName = match ? match[1] : "clip-colour.mp4";
+    showVideo(item);
+  } catch (error) {
+    const message = $(".error", item.el);
+    message.textContent = `Could not colorize ${item.name}: ${error.message}`;
+    message.hidden = false;
+    setStatus(item, "Failed");
+    $("progress", item.el).hidden = true;
+  }
+}
+
+function showVideo(item) {
+  const before = $(".video-before", item.el);
+  const after = $(".video-after", item.el);
+  before.src = URL.createObjectURL(item.file);
+  after.src = URL.createObjectURL(item.blob);
+  // One set of controls drives both: the original follows the colour clip.
+  after.addEventListener("play", () => { before.currentTime = after.currentTime; before.play(); });
+  after.addEventListener("pause", () => before.pause());
+  after.addEventListener("seeked", () => { before.currentTime = after.currentTime; });
+  $(".videos", item.el).hidden = false;
+  $("progress", item.el).value = 100;
+  setStatus(item, "Done");
+  const download = $(".download", item.el);
+  download.hidden = false;
+  download.addEventListener("click", () => save(item.blob, item.blobName));
+}
+
 fetch("/api/health")
   .then((response) => response.json())
   .then((health) => {
@@ -490,5 +592,8 @@ fetch("/api/health")
     $("#limits").textContent =
       `JPEG, PNG, TIFF, WebP, GIF or BMP; up to ${limits.max_files} photos at once, ` +
       `${Math.round(limits.max_file_mb)} MB and ${Math.round(limits.max_megapixels)} megapixels each.`;
+    $("#video-limits").textContent =
+      `Clips: MP4, MOV, MKV, AVI or WebM, up to ${Math.round(limits.max_video_seconds)} s and ` +
+      `${Math.round(limits.max_video_mb)} MB; the sound is kept.`;
   })
   .catch(() => { /* the static hint stays */ });
