@@ -2,8 +2,8 @@
 beside the original, download."""
 
 import pytest
-from clips import probe, write_clip
 
+from clips import probe, write_clip
 from rechroma.inference.colorizer import Colorizer
 from rechroma.server.settings import ServerSettings
 
@@ -30,9 +30,7 @@ def test_upload_a_clip_see_it_play_and_download_it(browser, base_url, tmp_path) 
 
     after = result.locator(".video-after")
     # The browser decodes the result: it has the clip's size and length, and it plays.
-    page.wait_for_function(
-        "v => v.readyState >= 2", arg=after.element_handle(), timeout=30_000
-    )
+    page.wait_for_function("v => v.readyState >= 2", arg=after.element_handle(), timeout=30_000)
     size = after.evaluate("v => [v.videoWidth, v.videoHeight, v.duration]")
     assert size[:2] == [160, 96] and size[2] == pytest.approx(1.5, abs=0.1)
     after.evaluate("v => { v.muted = true; return v.play(); }")

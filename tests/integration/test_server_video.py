@@ -5,8 +5,8 @@ import time
 
 import httpx
 import pytest
-from clips import probe, write_clip
 
+from clips import probe, write_clip
 from rechroma.inference.colorizer import Colorizer
 from rechroma.server.settings import ServerSettings
 
@@ -118,4 +118,5 @@ def test_photos_are_answered_while_a_clip_is_colorized(server, tmp_path, real_ph
 
 def test_health_tells_the_video_limits(server) -> None:
     limits = httpx.get(f"{server}/api/health").json()["limits"]
-    assert limits["max_video_seconds"] == 20 and limits["max_video_mb"] == pytest.approx(2.861, 0.01)
+    assert limits["max_video_seconds"] == 20
+    assert limits["max_video_mb"] == pytest.approx(2.861, 0.01)
