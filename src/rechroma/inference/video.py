@@ -410,7 +410,8 @@ def _add_video_stream(
         video_out.codec_context.time_base = stream.time_base
     crf = options.crf if options.crf is not None else DEFAULT_CRF[codec]
     if codec == "libx264":
-        video_out.options = {"crf": str(crf), "preset": "veryfast"}
+        # "superfast": half of veryfast's time at 720p, for a slightly larger file.
+        video_out.options = {"crf": str(crf), "preset": "superfast"}
     else:
         video_out.options = {
             "crf": str(crf),

@@ -1,0 +1,136 @@
+"""Video colorization end to end (decode, colour, encode): frames per second, and flicker.
+
+    python benchmarks/bench_video.py                          # prints a table
+    python benchmarks/bench_video.py --out docs/benchmarks    # and writes video.json
+
+Speed: a gray pan with film grain is made at 480p, 720p and 1080p (4 s at 24 fps) and
+colorized with `colorize_video` as `rechroma colorize clip.mp4 out.mp4` does, stabilised,
+to H.264. Frames per second is frames over wall time, from opening the input to the
+closed output, so decoding and encoding are inside it.
+
+Flicker: the video bar's clip (2 s, 640x360, slow pan, grain, sound) colorized frame by
+frame and stabilised (`rechroma eval-video`), for each model given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from bench_inference import machine
+from PIL import Image
+
+from rechroma.evaluation.video import compare_stabilization, make_pan_clip
+from rechroma.inference.colorizer import WEIGHTS_DIR, Colorizer
+from rechroma.inference.video import VideoOptions, colorize_video
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DEFAULT_PHOTO = SHARED / "data" / "photos-val" / "n01530575_brambling.JPEG"
+SIZES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+def time_sizes(
+    colorizer: Colorizer, photo: Image.Image, sizes: list[str], seconds: float, folder: Path
+) -> list[dict]:
+    rows = []
+    for name in sizes:
+        width, height = SIZES[name]
+        clip = make_pan_clip(
+            photo,
+            folder / f"{name}.mp4",
+            size=(width, height),
+            seconds=seconds,
+            pan_pixels=width / 8,
+            audio=True,
+        )
+        start = time.perf_counter()
+        report = colorize_video(colorizer, clip, folder / f"{name}-colour.mp4", VideoOptions())
+        wall = time.perf_counter() - start
+        rows.append(
+            {
+                "size": name,
+                "width": width,
+                "height": height,
+                "frames": report.frames,
+                "seconds": round(wall, 2),
+                "frames_per_second": round(report.frames / wall, 2),
+                "audio": report.audio,
+            }
+        )
+        print(
+            f"{name:>6} {width}x{height}: {report.frames / wall:5.2f} frames/s "
+            f"({report.frames} frames in {wall:.1f} s)",
+            flush=True,
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", type=Path, default=None, help="the shipped model's")
+    parser.add_argument("--render-size", type=int, default=None)
+    parser.add_argument(
+        "--flicker-weights",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="models for the flicker comparison (default: the shipped one and v1)",
+    )
+    parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO)
+    parser.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of the speed clips")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="folder for video.json")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    colorizer = Colorizer.load(args.weights, render_size=args.render_size)
+    flicker_models = args.flicker_weights
+    if flicker_models is None:
+        flicker_models = [colorizer.weights_path]
+        for name in ("rechroma-v1.safetensors", "rechroma-v1-wip.safetensors"):
+            if (WEIGHTS_DIR / name).is_file() and WEIGHTS_DIR / name != colorizer.weights_path:
+                flicker_models.append(WEIGHTS_DIR / name)
+                break
+    with Image.open(args.photo) as photo, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        photo.load()
+        print(f"model {colorizer.weights_path.name} at render size {colorizer.render_size}")
+        speed = time_sizes(colorizer, photo, args.sizes, args.seconds, folder)
+        clip = make_pan_clip(photo, folder / "bar.mp4", size=(640, 360), seconds=2.0)
+        flicker = []
+        for weights in flicker_models:
+            model = Colorizer.load(weights)
+            report = compare_stabilization(model, clip, folder / weights.stem)
+            report.pop("plot", None)
+            report["clip"] = "2 s pan, 640x360, 24 fps, grain 6/255, AAC"
+            report["weights"] = weights.name
+            report["render_size"] = model.render_size
+            flicker.append(report)
+            print(
+                f"{weights.name}: flicker per frame {report['per_frame']['flicker']:.2f}, "
+                f"stabilised {report['stabilised']['flicker']:.2f} "
+                f"({100 * report['flicker_ratio']:.0f}%), chroma kept "
+                f"{100 * report['chroma_ratio']:.0f}%",
+                flush=True,
+            )
+    result = {
+        "machine": machine(),
+        "threads": args.threads,
+        "weights": colorizer.weights_path.name,
+        "render_size": colorizer.render_size,
+        "speed": speed,
+        "flicker": flicker,
+    }
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "video.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out / 'video.json'}")
+
+
+if __name__ == "__main__":
+    main()
