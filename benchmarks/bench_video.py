@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -59,6 +60,9 @@ def time_sizes(
                 "seconds": round(wall, 2),
                 "frames_per_second": round(report.frames / wall, 2),
                 "audio": report.audio,
+                # Peak of the whole process so far; sizes run smallest first, so this is
+                # the largest size's own peak as soon as it needs more than the others.
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             }
         )
         print(

@@ -120,3 +120,10 @@ def test_health_tells_the_video_limits(server) -> None:
     limits = httpx.get(f"{server}/api/health").json()["limits"]
     assert limits["max_video_seconds"] == 20
     assert limits["max_video_mb"] == pytest.approx(2.861, 0.01)
+
+
+def test_video_routes_are_documented(server) -> None:
+    paths = httpx.get(f"{server}/openapi.json").json()["paths"]
+    assert {"/api/videos", "/api/videos/{job_id}", "/api/videos/{job_id}/result"} <= set(paths)
+    form = paths["/api/videos"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert {"file", "format", "stabilize"} <= set(form["schema"]["properties"])
