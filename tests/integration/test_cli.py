@@ -1,26 +1,15 @@
 """`rechroma` run as users run it: a subprocess, real files, the shipped weights."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from commands import rechroma
 from rechroma.color import rgb_to_lab
 from rechroma.inference.colorizer import DEFAULT_WEIGHTS
-
-
-def rechroma(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rechroma", "--quiet", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=check,
-    )
 
 
 def _lightness(path) -> np.ndarray:

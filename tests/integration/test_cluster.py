@@ -2,8 +2,6 @@
 write exactly the files, and report exactly the failures, that the local path does."""
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +9,9 @@ import pytest
 from PIL import Image
 
 from bad_files import png_header_only
+from commands import rechroma
 
 pytest.importorskip("ray", reason="the cluster extra is part of the test set-up (Makefile)")
-
-
-def rechroma(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rechroma", "--quiet", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def _archive(root: Path, real_photo: Path) -> Path:

@@ -1,8 +1,6 @@
 """Video clips through the library and the command line: real files written by PyAV."""
 
 import json
-import subprocess
-import sys
 from fractions import Fraction
 
 import numpy as np
@@ -10,19 +8,11 @@ import pytest
 from PIL import Image
 
 from clips import probe, write_audio_only, write_clip
+from commands import rechroma
 from rechroma.errors import InvalidOptionError, VideoReadError, VideoTooLongError
 from rechroma.evaluation.video import clip_stability, compare_stabilization, make_pan_clip
 from rechroma.inference.colorizer import WEIGHTS_DIR, Colorizer
 from rechroma.inference.video import VideoOptions, colorize_video, probe_video
-
-
-def rechroma(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rechroma", "--quiet", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
