@@ -28,6 +28,7 @@ from rechroma.images import (
     output_format,
     save_photo,
 )
+from rechroma.inference.hint_spread import spread_hints
 from rechroma.inference.hints import Hint, HintError, hint_channels, validate_hints
 from rechroma.inference.upsample import (
     UPSAMPLERS,
@@ -88,8 +89,11 @@ class Colorizer:
         weights_path: Path | None = None,
         render_size: int = DEFAULT_RENDER_SIZE,
         device: str | torch.device = "cpu",
+        spread: bool = True,
     ) -> None:
         self.model = prepare_for_inference(model).to(device)
+        # Spread each hint's colour over its region after the network (`hint_spread`).
+        self.spread = spread
         self.info = info
         self.weights_path = weights_path
         self.render_size = render_size
@@ -166,6 +170,8 @@ class Colorizer:
             else:
                 ab_norm = self.model(l_norm)
             ab = denormalize_ab(ab_norm.float().cpu()[0])
+            if hints and self.spread:
+                ab = spread_hints(ab, lightness, hints, gray.size)
         return Prediction(gray=gray, small_luma=small_luma, lightness=lightness, ab=ab)
 
     @torch.inference_mode()

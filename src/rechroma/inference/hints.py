@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,11 +145,24 @@ def hint_channels(
     Returns:
         `(3, h, w)`: hint a and b (normalized, the colour's own chroma) and the mask.
     """
+    channels = torch.zeros(HINT_CHANNELS, *shape)
+    for (top, bottom, left, right), ab in hint_boxes(hints, size, shape):
+        channels[:2, top:bottom, left:right] = ab[:, None, None]
+        channels[2, top:bottom, left:right] = 1.0
+    return channels
+
+
+def hint_boxes(
+    hints: Sequence[Hint], size: tuple[int, int], shape: tuple[int, int]
+) -> Iterator[tuple[tuple[int, int, int, int], torch.Tensor]]:
+    """Each hint's square at render size, `(top, bottom, left, right)`, and its normalized ab.
+
+    Args: as `hint_channels`.
+    """
+    if not hints:
+        return
     width, height = size
     small_h, small_w = shape
-    channels = torch.zeros(HINT_CHANNELS, small_h, small_w)
-    if not hints:
-        return channels
     rgb = torch.tensor([hint.rgb() for hint in hints]).T[:, :, None]  # (3, N, 1)
     ab = normalize_ab(rgb_to_lab(rgb)[1:, :, 0])  # (2, N)
     scale_x, scale_y = small_w / width, small_h / height
@@ -161,6 +174,4 @@ def hint_channels(
             radius = max(0, round(hint.radius * min(scale_x, scale_y)))
         top, left = max(0, row - radius), max(0, col - radius)
         bottom, right = min(small_h, row + radius + 1), min(small_w, col + radius + 1)
-        channels[:2, top:bottom, left:right] = ab[:, index, None, None]
-        channels[2, top:bottom, left:right] = 1.0
-    return channels
+        yield (top, bottom, left, right), ab[:, index]
