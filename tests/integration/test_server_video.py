@@ -114,6 +114,11 @@ def test_photos_are_answered_while_a_clip_is_colorized(server, tmp_path, real_ph
     print(f"photo answered in {answered:.2f} s while a video job ran")
     assert wait(server, first["id"])["state"] == "done"
     assert wait(server, second["id"])["state"] == "done"
+    # MP4 written in memory (its index at the end) plays as well.
+    result = httpx.get(f"{server}/api/videos/{second['id']}/result")
+    assert result.headers["content-type"] == "video/mp4"
+    (tmp_path / "second.mp4").write_bytes(result.content)
+    assert probe(tmp_path / "second.mp4")["frames"] == 4
 
 
 def test_health_tells_the_video_limits(server) -> None:
