@@ -67,7 +67,7 @@ def time_sizes(
         )
         print(
             f"{name:>6} {width}x{height}: {report.frames / wall:5.2f} frames/s "
-            f"({report.frames} frames in {wall:.1f} s)",
+            f"({report.frames} frames in {wall:.1f} s, peak RSS {rows[-1]['peak_rss_mb']} MB)",
             flush=True,
         )
     return rows
