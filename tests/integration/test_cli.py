@@ -214,11 +214,11 @@ def test_a_folder_with_nothing_to_colorize_says_so_and_fails(tmp_path) -> None:
     result = rechroma("colorize", str(src), str(tmp_path / "out"))
     assert result.returncode != 0
     assert "1 file skipped: not images: letter.docx" in result.stderr
-    assert "no photos to colorize" in result.stderr
+    assert "no photos or clips to colorize" in result.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
     result = rechroma("colorize", str(empty), str(tmp_path / "out2"))
-    assert result.returncode != 0 and "no photos to colorize" in result.stderr
+    assert result.returncode != 0 and "no photos or clips to colorize" in result.stderr
 
 
 def test_hints_on_the_command_line_change_the_colour_there(real_photo, tiny_hint_weights, tmp_path):

@@ -7,7 +7,7 @@ const PREVIEW_MAX_SIDE = 1600; // pixels of the on-screen preview; downloads are
 // While pins are edited, a gray copy this large goes to the server, never the full photo:
 // the network sees the same render size either way, and a click answers in a blink.
 const EDIT_MAX_SIDE = 800;
-const HINT_DELAY_MS = 120; // let a drag or a burst of key presses settle first
+const HINT_DELAY_MS = 50; // let a drag or a burst of key presses settle first
 
 let takesHints = false;
 
@@ -254,7 +254,7 @@ async function applyPins(item) {
     if (item.pins.length) {
       const copy = item.editCopy;
       const result = await request(copy.file, {
-        format: "png", hints: hintsJson(item, copy.width, copy.height),
+        format: "jpeg", hints: hintsJson(item, copy.width, copy.height),
       });
       const bitmap = await createImageBitmap(result.blob);
       const canvas = document.createElement("canvas");
