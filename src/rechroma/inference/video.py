@@ -25,7 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from rechroma.errors import InvalidOptionError, VideoReadError, VideoTooLongError
-from rechroma.images import AI_NOTE, DEFAULT_MAX_PIXELS, VIDEO_SUFFIXES
+from rechroma.images import AI_NOTE, DEFAULT_MAX_PIXELS
 from rechroma.inference.temporal import ChromaStabilizer
 
 if TYPE_CHECKING:
@@ -97,11 +97,6 @@ class VideoReport:
     @property
     def frames_per_second(self) -> float:
         return self.frames / max(self.seconds, 1e-9)
-
-
-def is_video(path: Path) -> bool:
-    """Whether the file's extension is a video container rechroma reads."""
-    return path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def probe_video(source: VideoSource, name: str | None = None) -> VideoInfo:

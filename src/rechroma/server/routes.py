@@ -227,6 +227,10 @@ def colorize_upload(
 
 def download_name(filename: str, media_type: str) -> str:
     """`<stem>-colour.<ext>`, with only characters safe in a header."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(filename or "photo").stem)[:80] or "photo"
     extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[media_type]
-    return f"{stem}-colour.{extension}"
+    return f"{safe_stem(filename, 'photo')}-colour.{extension}"
+
+
+def safe_stem(filename: str, fallback: str) -> str:
+    """The file name's stem with only characters safe in a header, or `fallback`."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(filename or fallback).stem)[:80] or fallback

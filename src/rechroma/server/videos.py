@@ -31,6 +31,7 @@ from rechroma.inference.video import (
     probe_video,
 )
 from rechroma.server.admission import ServerBusyError
+from rechroma.server.routes import safe_stem
 from rechroma.server.settings import ServerSettings
 from rechroma.server.uploads import BadUploadError, UploadLimits, read_upload
 
@@ -291,13 +292,11 @@ async def video_status(job_id: str, request: Request) -> dict[str, object]:
 async def video_result(job_id: str, request: Request) -> Response:
     """The colorized clip. Downloading it ends the job: the server keeps no copy."""
     job = request.app.state.videos.take_result(job_id)
-    stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in job.filename.rsplit(".", 1)[0])
+    name = f"{safe_stem(job.filename, 'video')}-colour{job.suffix}"
     return Response(
         job.result,
         media_type=job.media_type,
-        headers={
-            "Content-Disposition": f'inline; filename="{stem[:80] or "video"}-colour{job.suffix}"'
-        },
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
     )
 
 
