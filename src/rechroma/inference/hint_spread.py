@@ -16,7 +16,7 @@ relaxation steps cover the picture in milliseconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch.nn import functional as F
@@ -90,14 +90,10 @@ def _geodesic_weights(lightness: torch.Tensor, seeds: torch.Tensor) -> torch.Ten
     # Each relaxation lets paths grow by one cell in every direction; the weight is
     # negligible beyond 2.5 reaches, so paths longer than that need not be found.
     reach = REACH * min(grid)
-    rows, cols = grid
     for _ in range(math.ceil(2.5 * reach)):
-        padded = F.pad(distance, (1, 1, 1, 1), value=math.inf)
         updated = distance.clone()
-        for (dy, dx), cost in steps.items():
-            # The neighbour at (y - dy, x - dx) of every cell, as a view of the padded map.
-            neighbour = padded[:, 1 - dy : 1 - dy + rows, 1 - dx : 1 - dx + cols]
-            torch.minimum(updated, neighbour + cost, out=updated)
+        for offset, neighbour in _neighbours(distance):
+            torch.minimum(updated, neighbour + steps[offset], out=updated)
         if torch.equal(updated, distance):
             break
         distance = updated
@@ -110,22 +106,18 @@ def _geodesic_weights(lightness: torch.Tensor, seeds: torch.Tensor) -> torch.Ten
 def _step_costs(lightness: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
     """Cost of reaching each cell from its neighbour at offset (dy, dx): the step's
     length plus `EDGE_COST` per L* unit between the two cells."""
-    costs = {}
+    return {
+        (dy, dx): math.hypot(dy, dx) + EDGE_COST * (lightness - neighbour[0]).abs()
+        for (dy, dx), neighbour in _neighbours(lightness[None])
+    }
+
+
+def _neighbours(values: torch.Tensor) -> Iterator[tuple[tuple[int, int], torch.Tensor]]:
+    """For each of the 8 offsets (dy, dx): every cell's neighbour at (y - dy, x - dx), as
+    a view of `values` (`(..., h, w)`) padded with infinity, so outside is never a step."""
+    rows, cols = values.shape[-2:]
+    padded = F.pad(values, (1, 1, 1, 1), value=math.inf)
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
-            if dy == dx == 0:
-                continue
-            neighbour = _shift(lightness[None], dy, dx)[0]
-            change = (lightness - neighbour).abs()  # infinite outside: never a step
-            costs[(dy, dx)] = math.hypot(dy, dx) + EDGE_COST * change
-    return costs
-
-
-def _shift(values: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """`out[..., y, x] = values[..., y - dy, x - dx]`, infinity where that is outside."""
-    out = torch.full_like(values, math.inf)
-    height, width = values.shape[-2:]
-    out[..., max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = values[
-        ..., max(-dy, 0) : height + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)
-    ]
-    return out
+            if dy or dx:
+                yield (dy, dx), padded[..., 1 - dy : 1 - dy + rows, 1 - dx : 1 - dx + cols]
