@@ -71,12 +71,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_colorize(path: Path, repeats: int, threads: int, render_size: int | None) -> dict:
+def child_colorize(
+    path: Path, repeats: int, threads: int, render_size: int | None, weights: Path | None
+) -> dict:
     """Measured in its own process, so peak RSS belongs to this size alone."""
     from rechroma.images import encode_photo, open_photo
     from rechroma.inference.colorizer import Colorizer
 
-    colorizer = Colorizer.load(render_size=render_size, threads=threads)
+    colorizer = Colorizer.load(weights, render_size=render_size, threads=threads)
     baseline = peak_rss_mb()
     format_name, options = SAVE_OPTIONS[path.suffix]
     runs = []
@@ -233,6 +235,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None, help="runs per size (5/3/2)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--render-size", type=int, default=None)
+    parser.add_argument("--weights", type=Path, default=None, help="default: the shipped model")
     parser.add_argument("--batch", type=int, default=0, help="1-MP photos for the folder test")
     parser.add_argument("--jobs", type=int, default=2, help="--jobs for the folder test")
     parser.add_argument("--out", type=Path, default=None, help="folder for JSON + plot")
@@ -245,7 +248,8 @@ def main() -> None:
             result = child_floor(Path(path), int(repeats))
         else:
             render_size = int(rest[1]) if rest[1] != "none" else None
-            result = child_colorize(Path(path), int(repeats), int(rest[0]), render_size)
+            weights = Path(rest[2]) if rest[2] != "none" else None
+            result = child_colorize(Path(path), int(repeats), int(rest[0]), render_size, weights)
         print(json.dumps(result))
         return
 
@@ -261,7 +265,10 @@ def main() -> None:
             path = make_input(photo, megapixels, suffix, work)
             repeats = args.repeats or (5 if megapixels <= 4 else 3 if megapixels <= 24 else 2)
             render = str(args.render_size) if args.render_size else "none"
-            ours = run_child("colorize", str(path), str(repeats), str(args.threads), render)
+            weights = str(args.weights) if args.weights else "none"
+            ours = run_child(
+                "colorize", str(path), str(repeats), str(args.threads), render, weights
+            )
             floor = run_child("floor", str(path), str(repeats))
             rows.append(summarize(label, megapixels, ours, floor))
             print(f"{label}: {rows[-1]['median_s']:.3f} s median", file=sys.stderr, flush=True)

@@ -24,7 +24,7 @@ from PIL import Image
 from rechroma.inference.colorizer import Colorizer
 from rechroma.models.checkpoint import load_generator
 
-SIZES = (64, 96, 128, 192, 256)
+SIZES = (64, 96, 128, 160, 192, 256)
 
 
 def main() -> None:

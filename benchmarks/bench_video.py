@@ -26,7 +26,7 @@ from bench_inference import machine
 from PIL import Image
 
 from rechroma.evaluation.video import compare_stabilization, make_pan_clip
-from rechroma.inference.colorizer import WEIGHTS_DIR, Colorizer
+from rechroma.inference.colorizer import Colorizer
 from rechroma.inference.video import VideoOptions, colorize_video
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -82,7 +82,7 @@ def main() -> None:
         type=Path,
         nargs="*",
         default=None,
-        help="models for the flicker comparison (default: the shipped one and v1)",
+        help="models for the flicker comparison (default: the one timed)",
     )
     parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO)
     parser.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
@@ -93,13 +93,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     colorizer = Colorizer.load(args.weights, render_size=args.render_size)
-    flicker_models = args.flicker_weights
-    if flicker_models is None:
-        flicker_models = [colorizer.weights_path]
-        for name in ("rechroma-v1.safetensors", "rechroma-v1-wip.safetensors"):
-            if (WEIGHTS_DIR / name).is_file() and WEIGHTS_DIR / name != colorizer.weights_path:
-                flicker_models.append(WEIGHTS_DIR / name)
-                break
+    flicker_models = args.flicker_weights or [colorizer.weights_path]
     with Image.open(args.photo) as photo, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         photo.load()
@@ -108,7 +102,7 @@ def main() -> None:
         clip = make_pan_clip(photo, folder / "bar.mp4", size=(640, 360), seconds=2.0)
         flicker = []
         for weights in flicker_models:
-            model = Colorizer.load(weights)
+            model = Colorizer.load(weights, render_size=args.render_size)
             report = compare_stabilization(model, clip, folder / weights.stem)
             report.pop("plot", None)
             report["clip"] = "2 s pan, 640x360, 24 fps, grain 6/255, AAC"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 RECHROMA=${RECHROMA:-.venv/bin/rechroma}
 rows=$(mktemp -d)
 last() { ls "runs/ablation/$1/checkpoints/"step_*.safetensors | tail -1; }
-cp src/rechroma/weights/rechroma-v0.safetensors "$rows/v0.safetensors"
+cp runs/v0/rechroma-v0.safetensors "$rows/v0.safetensors"
 cp runs/v0/checkpoints/step_0001000.safetensors "$rows/v0-step1000.safetensors"
 cp "$(last scratch)" "$rows/scratch-1000.safetensors"
 cp "$(last encoder)" "$rows/pretrained-encoder-1000.safetensors"
@@ -17,7 +17,7 @@ cp "$(last colour)" "$rows/+colourfulness.safetensors"
 cp "$(last final)" "$rows/final-multiscale.safetensors"
 cp "$(last final-no-degrade)" "$rows/final-no-degrade.safetensors"
 # configs/ablation/v0-match.toml: 3,000 steps with the "match" colourfulness loss.
-cp "$(ls runs/v1/checkpoints/step_*.safetensors | tail -1)" "$rows/v1-match-3000.safetensors"
+cp "$(ls runs/v0-match/checkpoints/step_*.safetensors | tail -1)" "$rows/v1-match-3000.safetensors"
 compare=()
 for name in v0-step1000 scratch-1000 pretrained-encoder-1000 v0+200-pixel +perceptual +gan \
     +colourfulness final-multiscale final-no-degrade v1-match-3000; do

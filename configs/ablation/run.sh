@@ -4,7 +4,8 @@
 # rows differ in exactly what they name.
 # Rows 2-7 fine-tune the shipped v0 for the same 200 steps; "+pretrained encoder" trains
 # from the L classifier for 1,000 steps; "scratch" is the same run from random weights.
-# Needs: runs/pretrain-l and runs/pretrain-rgb (configs/pretrain-*.toml), runs/v0.
+# Needs: runs/pretrain-l and runs/pretrain-rgb (configs/pretrain-*.toml), runs/v0 (its
+# run, and rechroma-v0.safetensors from git history: see fine-tune.toml).
 # Usage: bash configs/ablation/run.sh ROW   (or no ROW for all, one after another)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

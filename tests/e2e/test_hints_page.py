@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rechroma.inference.colorizer import DEFAULT_WEIGHTS, WEIGHTS_DIR, Colorizer
+from rechroma.inference.colorizer import Colorizer
 from rechroma.server.settings import ServerSettings
 
 pytestmark = pytest.mark.e2e
@@ -18,16 +18,10 @@ expect = playwright_api.expect
 BLUE = "#1f4fe0"
 
 
-def hint_weights() -> Path:
-    """The shipped model once it takes hints; until then the model in training."""
-    shipped = Colorizer.load(DEFAULT_WEIGHTS, threads=1)
-    return DEFAULT_WEIGHTS if shipped.takes_hints else WEIGHTS_DIR / "rechroma-v1-wip.safetensors"
-
-
 @pytest.fixture(scope="module")
 def base_url(start_server) -> str:
     settings = ServerSettings(max_upload_bytes=8_000_000)
-    return start_server(settings, Colorizer.load(hint_weights(), threads=2))
+    return start_server(settings, Colorizer.load(threads=2))
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +103,7 @@ def test_pins_recolour_move_undo_export_and_download(browser, base_url, scan, tm
     full = np.asarray(Image.open(downloaded.value.path()).convert("RGB"))
     assert full.shape == (3000, 4000, 3)
     x, y = round(hints[0]["x"]), round(hints[0]["y"])
-    plain = np.asarray(Colorizer.load(hint_weights(), threads=2).colorize(Image.open(scan)))
+    plain = np.asarray(Colorizer.load(threads=2).colorize(Image.open(scan)))
     around = np.s_[y - 40 : y + 40, x - 40 : x + 40]
     assert blueness(full[around]) > blueness(plain[around]) + 8
     context.close()

@@ -262,8 +262,11 @@ def test_bad_hints_get_one_clear_line(real_photo, tiny_hint_weights, tmp_path, h
     assert "Traceback" not in result.stderr and not (tmp_path / "o.png").exists()
 
 
-def test_hints_need_a_model_that_takes_them(real_photo, tmp_path) -> None:
-    result = rechroma("colorize", str(real_photo), str(tmp_path / "o.png"), "--hint", "1,1,#ffffff")
+def test_hints_need_a_model_that_takes_them(real_photo, tiny_weights, tmp_path) -> None:
+    result = rechroma(
+        "colorize", str(real_photo), str(tmp_path / "o.png"), "--weights", str(tiny_weights),
+        "--hint", "1,1,#ffffff",
+    )  # fmt: skip
     assert result.returncode != 0 and "does not take colour hints" in result.stderr
 
 
@@ -286,7 +289,9 @@ def test_a_folder_takes_hint_files_by_name(real_photo, tiny_hint_weights, tmp_pa
     assert "c.json" in (out / "rechroma-failures.tsv").read_text()
 
 
-def test_eval_with_hints_from_the_truth(photos_val, tiny_hint_weights, tmp_path) -> None:
+def test_eval_with_hints_from_the_truth(
+    photos_val, tiny_weights, tiny_hint_weights, tmp_path
+) -> None:
     result = rechroma(
         "eval", str(photos_val), "--out", str(tmp_path / "e"), "--weights",
         str(tiny_hint_weights), "--limit", "3", "--hints", "5", "--grid", "2",
@@ -295,5 +300,8 @@ def test_eval_with_hints_from_the_truth(photos_val, tiny_hint_weights, tmp_path)
     metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert metrics["protocol"]["hints"] == 5
     assert "5 colour hints per photo" in (tmp_path / "e" / "report.md").read_text()
-    refused = rechroma("eval", str(photos_val), "--out", str(tmp_path / "v0"), "--hints", "5")
+    refused = rechroma(
+        "eval", str(photos_val), "--out", str(tmp_path / "u"), "--weights", str(tiny_weights),
+        "--hints", "5",
+    )  # fmt: skip
     assert refused.returncode != 0 and "does not take colour hints" in refused.stderr

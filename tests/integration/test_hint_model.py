@@ -1,6 +1,5 @@
-"""What hints do with the trained v1 network: they pull the colour towards the truth
-where they are given, and stay on their side of an edge. (The shipped model once it
-takes hints; until then the model in training, `rechroma-v1-wip`.)"""
+"""What hints do with the shipped v1 network: they pull the colour towards the truth
+where they are given, and stay on their side of an edge."""
 
 from pathlib import Path
 
@@ -11,16 +10,15 @@ from PIL import Image
 
 from rechroma.color import rgb_to_lab
 from rechroma.evaluation.evaluate import sample_truth_hints
-from rechroma.inference.colorizer import DEFAULT_WEIGHTS, WEIGHTS_DIR, Colorizer, render_shape
+from rechroma.inference.colorizer import DEFAULT_WEIGHTS, Colorizer, render_shape
 from rechroma.inference.hints import Hint
 
 
 @pytest.fixture(scope="module")
 def hint_colorizer() -> Colorizer:
     shipped = Colorizer.load(DEFAULT_WEIGHTS, threads=2)
-    if shipped.takes_hints:
-        return shipped
-    return Colorizer.load(WEIGHTS_DIR / "rechroma-v1-wip.safetensors", threads=2)
+    assert shipped.takes_hints
+    return shipped
 
 
 def _true_ab(photo: Image.Image, shape: tuple[int, int]) -> torch.Tensor:

@@ -11,7 +11,7 @@ from clips import probe, write_audio_only, write_clip
 from commands import rechroma
 from rechroma.errors import InvalidOptionError, VideoReadError, VideoTooLongError
 from rechroma.evaluation.video import clip_stability, compare_stabilization, make_pan_clip
-from rechroma.inference.colorizer import WEIGHTS_DIR, Colorizer
+from rechroma.inference.colorizer import Colorizer
 from rechroma.inference.video import VideoOptions, colorize_video, probe_video
 
 
@@ -136,18 +136,10 @@ def test_cli_refuses_hints_for_clips(tmp_path) -> None:
     assert result.returncode == 3 and "for photos" in result.stderr
 
 
-def v1_weights():
-    """The lite0-unet weights in the package (shipped v1, or the work in progress)."""
-    for name in ("rechroma-v1.safetensors", "rechroma-v1-wip.safetensors"):
-        if (WEIGHTS_DIR / name).is_file():
-            return WEIGHTS_DIR / name
-    pytest.fail("no v1 weights in the package")
-
-
 @pytest.mark.slow
 def test_stabilised_pan_flickers_less_and_keeps_its_colour(photos_val, tmp_path) -> None:
     """The video bar: a 2 s 640x360 pan with film grain and sound, judged with v1."""
-    colorizer = Colorizer.load(v1_weights(), render_size=160, threads=2)
+    colorizer = Colorizer.load(threads=2)
     with Image.open(photos_val / "n01530575_brambling.JPEG") as photo:
         clip = make_pan_clip(photo, tmp_path / "pan.mp4", size=(640, 360), seconds=2.0)
     report = compare_stabilization(colorizer, clip, tmp_path / "report")

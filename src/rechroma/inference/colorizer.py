@@ -44,9 +44,10 @@ from rechroma.models.fuse import prepare_for_inference
 logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "rechroma-v0.safetensors"
-# Chosen by evaluating the shipped model at several sizes on photos-val (docs/MODEL.md).
-DEFAULT_RENDER_SIZE = 192
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "rechroma-v1.safetensors"
+# Chosen by evaluating the shipped model at several sizes on photos-val, within the 60 ms
+# network budget (docs/MODEL.md, "Choosing the render size").
+DEFAULT_RENDER_SIZE = 128
 # The network's input never exceeds this many times render_size on its long side, so a
 # 20000x50 panorama is rendered at a sane size rather than 100000 pixels wide.
 MAX_ASPECT = 4
