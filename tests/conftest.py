@@ -136,7 +136,8 @@ def start_server():
 
     import uvicorn
 
-    from rechroma.server.app import create_app
+    from rechroma.server.app import create_app, uvicorn_limits
+    from rechroma.server.settings import ServerSettings
 
     servers = []
 
@@ -145,8 +146,9 @@ def start_server():
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         app = create_app(settings, colorizer=colorizer)
+        limits = uvicorn_limits(settings or ServerSettings())
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **limits)
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -29,6 +29,10 @@ class InvalidOptionError(RechromaError):
     """A colorizing option is outside its range (vividness, upsampler, render size)."""
 
 
+class OutputWriteError(RechromaError):
+    """An output could not be written (disk full, read-only, no permission); nothing was left."""
+
+
 class DataError(RechromaError):
     """Training or evaluation data is missing or malformed."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import logging
@@ -13,7 +14,12 @@ import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from rechroma import __version__
-from rechroma.errors import ImageReadError, ImageTooLargeError, UnsupportedImageError
+from rechroma.errors import (
+    ImageReadError,
+    ImageTooLargeError,
+    OutputWriteError,
+    UnsupportedImageError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -284,8 +290,22 @@ def save_photo(photo: Photo, result: Image.Image, path: Path, quality: int | Non
     if quality is not None and "quality" in options:
         options = {**options, "quality": quality}
     data = encode_photo(photo, result, format_name, **options)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomically(path, data)
     return path
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` under a temporary name, then rename: `path` is whole or absent.
+
+    A full disk or a read-only folder raises `OutputWriteError` and leaves nothing
+    behind, neither a half file nor the temporary one.
+    """
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # on a read-only disk even this may fail
+            tmp.unlink(missing_ok=True)
+        raise OutputWriteError(f"{path}: cannot write the output ({exc.strerror or exc})") from exc

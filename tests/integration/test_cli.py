@@ -173,9 +173,10 @@ def test_vividness_scales_colour(real_photo, tmp_path, vividness) -> None:
         assert outputs[vividness] > 1.8 * outputs["1"]
 
 
-def test_out_of_range_vividness_is_refused(real_photo, tmp_path) -> None:
+def test_out_of_range_vividness_is_refused_before_any_work(real_photo, tmp_path) -> None:
     result = rechroma("colorize", str(real_photo), str(tmp_path / "o.png"), "--vividness", "9")
-    assert result.returncode == 1 and "vividness 9" in result.stderr
+    assert result.returncode == 2 and "--vividness: 9 is not in [0, 4]" in result.stderr
+    assert not (tmp_path / "o.png").exists()
 
 
 def test_a_folder_of_iphone_heic_photos_is_colorized(real_photo, tmp_path) -> None:

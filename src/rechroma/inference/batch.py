@@ -2,103 +2,47 @@
 
 Each worker process loads the model once and colorizes whole files, so `jobs` workers
 use `jobs` CPU cores without sharing a Python interpreter. A bad file is recorded and
-the batch goes on.
+the batch goes on. Workers exit when the process that started them dies, so a killed
+batch never leaves 350 MB processes writing on behind it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
-from collections import Counter
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from rechroma.errors import ImageReadError, ImageTooLargeError, RechromaError, UnsupportedImageError
-from rechroma.images import DEFAULT_MAX_PIXELS
-from rechroma.inference.hints import Hint, HintError, read_hints_file
+from rechroma.inference.files import (
+    BatchOptions,
+    BatchReport,
+    Result,
+    colorize_one,
+    failure_reason,
+)
 
 if TYPE_CHECKING:
     from rechroma.inference.cluster import RayOptions
     from rechroma.inference.colorizer import Colorizer
 
+__all__ = ["BatchOptions", "BatchReport", "colorize_many", "failure_reason"]
+
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """How every file of a batch is colorized."""
-
-    weights: Path | None = None
-    render_size: int | None = None
-    vividness: float = 1.0
-    quality: int | None = None
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    threads: int | None = None  # torch threads per worker; cores / jobs when None
-    hints: tuple[Hint, ...] = ()  # colour hints for every file (one photo's, in practice)
-    # A folder of `<name>.json` hint files mirroring the tree under `input_root`; a photo
-    # without one is colourised automatically.
-    hints_dir: Path | None = None
-    input_root: Path | None = None
-
-    def hints_for(self, src: Path) -> tuple[Hint, ...]:
-        """The hints that apply to `src`."""
-        if self.hints_dir is None:
-            return self.hints
-        relative = src.relative_to(self.input_root) if self.input_root else Path(src.name)
-        path = self.hints_dir / relative.with_suffix(".json")
-        return (*self.hints, *read_hints_file(path)) if path.is_file() else self.hints
-
-
-@dataclass
-class BatchReport:
-    """What happened to every file: outputs written, skipped and failed with reasons."""
-
-    done: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str, str]] = field(default_factory=list)  # (src, reason, message)
-
-    def summary(self) -> str:
-        """One line: counts, and failures grouped by reason."""
-        line = f"{len(self.done)} done, {len(self.skipped)} skipped (output exists)"
-        line += f", {len(self.failed)} failed"
-        if self.failed:
-            reasons = Counter(reason for _, reason, _ in self.failed)
-            line += " (" + ", ".join(f"{n} {reason}" for reason, n in reasons.most_common()) + ")"
-        return line
-
-    def write_failures(self, path: Path) -> None:
-        """A tab-separated list of failed inputs: path, reason, message."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lines = ["path\treason\tmessage"]
-        for src, reason, message in self.failed:
-            lines.append(f"{src}\t{reason}\t{' '.join(message.split())}")
-        path.write_text("\n".join(lines) + "\n")
-
-
-def failure_reason(exc: BaseException) -> str:
-    """A short, groupable label for why a file failed."""
-    if isinstance(exc, HintError):
-        return "bad hints"
-    if isinstance(exc, ImageTooLargeError):
-        return "too large"
-    if isinstance(exc, UnsupportedImageError):
-        return "not a supported image"
-    if isinstance(exc, ImageReadError):
-        return "unreadable"
-    if isinstance(exc, RechromaError):
-        return "invalid"
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    if isinstance(exc, OSError):
-        return "file error"
-    return "internal error"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# How often a worker checks that its parent is alive where prctl is not available.
+PARENT_POLL_SECONDS = 1.0
 
 
 def colorize_many(
@@ -153,51 +97,59 @@ def colorize_many(
     return report
 
 
-Result = tuple[Path, Path, tuple[str, str] | None]
-
 # The worker process's colorizer, built once by `_init_worker`. Module state only in
 # worker processes, which exist to hold exactly this.
 _worker_colorizer: Colorizer | None = None
 
 
-def _init_worker(options: BatchOptions, threads: int) -> None:
+def _init_worker(options: BatchOptions, threads: int, parent_pid: int) -> None:
     global _worker_colorizer
+    _exit_with_parent(parent_pid)
     from rechroma.inference.colorizer import Colorizer
 
     _worker_colorizer = Colorizer.load(options.weights, options.render_size, threads)
 
 
-def _colorize_one(
-    src: Path, dst: Path, options: BatchOptions, colorizer: Colorizer | None = None
-) -> Result:
-    colorizer = colorizer or _worker_colorizer
-    assert colorizer is not None, "worker used before _init_worker"
-    try:
-        colorizer.colorize_file(
-            src,
-            dst,
-            quality=options.quality,
-            max_pixels=options.max_pixels,
-            vividness=options.vividness,
-            hints=options.hints_for(src),
-        )
-    except Exception as exc:  # one file must never stop the batch; the reason is reported
-        message = str(exc) if isinstance(exc, RechromaError) else f"{src}: {exc!r}"
-        if not isinstance(exc, RechromaError | OSError | MemoryError):
-            logger.exception("unexpected error on %s", src)
-        return src, dst, (failure_reason(exc), message)
-    return src, dst, None
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this worker as soon as `parent_pid` is gone (killed with -9 included).
+
+    On Linux the kernel sends SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG);
+    everywhere, a daemon thread also watches the parent's pid, for other systems and for
+    a parent that died before the prctl took effect.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            logger.debug("prctl unavailable; watching the parent's pid instead")
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)  # no cleanup to run: the files in flight are written atomically
+
+    threading.Thread(target=watch, name="rechroma-parent-watch", daemon=True).start()
+
+
+def _colorize_in_worker(src: Path, dst: Path, options: BatchOptions) -> Result:
+    assert _worker_colorizer is not None, "worker used before _init_worker"
+    return colorize_one(src, dst, options, _worker_colorizer)
 
 
 def _run_serial(todo: list[tuple[Path, Path]], options: BatchOptions) -> Iterator[Result]:
+    if not todo:
+        return
     from rechroma.inference.colorizer import Colorizer
 
     colorizer = Colorizer.load(options.weights, options.render_size, options.threads)
     for src, dst in todo:
-        yield _colorize_one(src, dst, options, colorizer)
+        yield colorize_one(src, dst, options, colorizer)
 
 
 def _run_pool(todo: list[tuple[Path, Path]], options: BatchOptions, jobs: int) -> Iterator[Result]:
+    if not todo:
+        return
     from rechroma.inference.colorizer import DEFAULT_WEIGHTS
     from rechroma.models.checkpoint import read_info
 
@@ -206,10 +158,13 @@ def _run_pool(todo: list[tuple[Path, Path]], options: BatchOptions, jobs: int) -
     # "spawn": a forked child would inherit torch's thread pool state, which can hang.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(options, threads)
+        max_workers=jobs,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(options, threads, os.getpid()),
     ) as pool:
         futures: dict[Future[Result], tuple[Path, Path]] = {
-            pool.submit(_colorize_one, src, dst, options): (src, dst) for src, dst in todo
+            pool.submit(_colorize_in_worker, src, dst, options): (src, dst) for src, dst in todo
         }
         for future in as_completed(futures):
             src, dst = futures[future]

@@ -1,7 +1,7 @@
 """Colorize an archive on a Ray cluster: Ray Data feeds the files to a pool of actors.
 
 Each actor loads the model once and runs the very code the local batch runs
-(`batch._colorize_one`: the same Colorizer, options and writer), so an output is
+(`files.colorize_one`: the same Colorizer, options and writer), so an output is
 byte-for-byte the file `rechroma colorize` writes without Ray. Actors read inputs from,
 and write outputs to, paths every node sees (NFS, a mounted bucket): no photo travels
 through Ray's object store, which matters for 60-megapixel TIFFs.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rechroma.errors import InvalidOptionError
-from rechroma.inference.batch import BatchOptions, Result, _colorize_one
+from rechroma.inference.files import BatchOptions, Result, colorize_one
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class _ColorizeActor:
     def __call__(self, rows: dict[str, list]) -> dict[str, list]:
         out: dict[str, list] = {"src": [], "dst": [], "reason": [], "message": []}
         for src, dst in zip(rows["src"], rows["dst"], strict=True):
-            _, _, error = _colorize_one(Path(src), Path(dst), self.options, self.colorizer)
+            _, _, error = colorize_one(Path(src), Path(dst), self.options, self.colorizer)
             reason, message = error or ("", "")
             for key, value in zip(out, (src, dst, reason, message), strict=True):
                 out[key].append(value)

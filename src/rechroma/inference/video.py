@@ -10,6 +10,7 @@ and renamed when complete: a failure never leaves a half-written clip under that
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import time
@@ -24,9 +25,15 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from rechroma.errors import InvalidOptionError, VideoReadError, VideoTooLongError
+from rechroma.errors import (
+    InvalidOptionError,
+    OutputWriteError,
+    VideoReadError,
+    VideoTooLongError,
+)
 from rechroma.images import AI_NOTE, DEFAULT_MAX_PIXELS
 from rechroma.inference.temporal import ChromaStabilizer
+from rechroma.paths import check_writable
 
 if TYPE_CHECKING:
     from rechroma.inference.colorizer import Colorizer
@@ -34,6 +41,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_STABILIZE = 0.8
+# Errors that come from writing the output, not from reading the clip.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EFBIG})
 # Constant-quality settings: visually lossless for H.264, the usual web setting for VP9.
 DEFAULT_CRF = {"libx264": 18, "libvpx-vp9": 32}
 # Audio codecs each output container is given when the input's cannot be copied into it.
@@ -140,14 +149,15 @@ def colorize_video(
     src, dst = Path(src), Path(dst)
     video_codec_for(dst)  # an unwritable extension fails before the work, not after
     partial = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(dst.parent)  # a read-only or missing folder is named, not the input blamed
     try:
         report = colorize_video_to(
             colorizer, src, partial, dst.suffix, options, progress, on_progress, src.name
         )
         os.replace(partial, dst)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         raise
     return replace(report, path=dst)
 
@@ -362,6 +372,8 @@ def _transcode(
                     if on_progress is not None:
                         on_progress(frames, total)
         except av.FFmpegError as exc:
+            if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+                raise OutputWriteError(f"{name}: cannot write the output ({_reason(exc)})") from exc
             raise VideoReadError(
                 f"{name}: damaged or truncated after {frames} frames ({_reason(exc)})"
             ) from exc

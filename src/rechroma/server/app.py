@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
 from rechroma import __version__
 from rechroma.errors import (
@@ -25,7 +26,7 @@ from rechroma.inference.colorizer import Colorizer
 from rechroma.server.admission import Admission, ServerBusyError
 from rechroma.server.routes import router
 from rechroma.server.settings import ServerSettings
-from rechroma.server.uploads import BadUploadError, TooManyFilesError
+from rechroma.server.uploads import BadUploadError, TooManyFilesError, UploadTimeoutError
 from rechroma.server.videos import VideoJobNotFound, VideoJobs, VideoNotReady, video_router
 
 logger = logging.getLogger(__name__)
@@ -104,11 +105,20 @@ def create_app(
         headers = {}
         if isinstance(exc, ServerBusyError):
             headers["Retry-After"] = str(settings.retry_after_s)
-        if status >= 500:
-            logger.exception("internal error on %s", request.url.path, exc_info=exc)
+        if status == 500:
+            logger.error("internal error on %s", request.url.path, exc_info=exc)
+        elif status == 503:
+            # Ordinary back-pressure, not a fault: one line, no traceback.
+            logger.warning("busy, answered 503 on %s: %s", request.url.path, exc)
         return JSONResponse(
             {"error": type(exc).__name__, "detail": str(exc)}, status_code=status, headers=headers
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # Nobody is left to read an answer; a hang-up mid-upload is ordinary on the web.
+        logger.info("client hung up during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     # Last, so /api and /docs win; StaticFiles never lists directories.
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="page")
@@ -131,4 +141,14 @@ def status_for(exc: RechromaError) -> int:
         return 422
     if isinstance(exc, BadUploadError):
         return 400
+    if isinstance(exc, UploadTimeoutError):
+        return 408
     return 500
+
+
+def uvicorn_limits(settings: ServerSettings) -> dict[str, object]:
+    """uvicorn's own connection limits for `settings` (`uvicorn.run(app, **these)`)."""
+    return {
+        "timeout_keep_alive": settings.keep_alive_s,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }

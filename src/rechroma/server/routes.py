@@ -16,7 +16,13 @@ from rechroma.errors import InvalidOptionError, RechromaError
 from rechroma.images import encode_photo, open_photo
 from rechroma.inference.colorizer import MAX_VIVIDNESS, Colorizer
 from rechroma.inference.hints import MAX_HINTS, Hint, hints_from_json
-from rechroma.server.uploads import BadUploadError, UploadedFile, UploadLimits, read_upload
+from rechroma.server.uploads import (
+    BadUploadError,
+    UploadedFile,
+    UploadLimits,
+    paced,
+    read_upload,
+)
 
 router = APIRouter()
 
@@ -115,6 +121,7 @@ async def health(request: Request) -> dict[str, object]:
         413: {"description": "a file, or the number of files, is over a limit"},
         415: {"description": "not an image, or a kind that cannot be read"},
         422: {"description": "a broken image or an option out of range"},
+        408: {"description": "the upload stalled or took too long"},
         503: {"description": "busy: retry after the Retry-After seconds"},
     },
 )
@@ -128,14 +135,15 @@ async def colorize(request: Request) -> Response:
     """
     settings = request.app.state.settings
     admission = request.app.state.admission
+    # The whole body first, then a place in the queue: a client that stalls mid-upload
+    # must not hold a place that others are refused for.
+    upload = await read_upload(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        paced(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s),
+        UploadLimits(settings.max_upload_bytes, settings.max_files),
+    )
     async with admission.admit():
-        limits = UploadLimits(settings.max_upload_bytes, settings.max_files)
-        upload = await read_upload(
-            request.headers.get("content-type"),
-            request.headers.get("content-length"),
-            request.stream(),
-            limits,
-        )
         options = parse_options(upload.fields)
         if not upload.files:
             raise BadUploadError("no photo in the request: send it as a `file` field")

@@ -8,9 +8,11 @@ is streamed through python-multipart's push parser here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import anyio
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from rechroma.errors import ImageTooLargeError, RechromaError
@@ -28,6 +30,38 @@ class BadUploadError(RechromaError):
 
 class TooManyFilesError(RechromaError):
     """More files in one request than the server accepts."""
+
+
+class UploadTimeoutError(RechromaError):
+    """The client sent its body too slowly: it stalled, or took longer than allowed."""
+
+
+async def paced(
+    chunks: AsyncIterator[bytes], idle_timeout_s: float, total_timeout_s: float
+) -> AsyncIterator[bytes]:
+    """`chunks`, as long as each arrives within `idle_timeout_s` and all within `total_timeout_s`.
+
+    A client that stops sending (or trickles) would otherwise hold its connection and its
+    memory for as long as it likes.
+    """
+    deadline = time.monotonic() + total_timeout_s
+    iterator = aiter(chunks)
+    while True:
+        wait = min(idle_timeout_s, deadline - time.monotonic())
+        try:
+            with anyio.fail_after(max(wait, 0.0)):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise UploadTimeoutError(
+                    f"the upload took longer than {total_timeout_s:g} s; send it again"
+                ) from None
+            raise UploadTimeoutError(
+                f"the upload stalled: nothing arrived for {idle_timeout_s:g} s"
+            ) from None
+        yield chunk
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import anyio
@@ -33,7 +35,7 @@ from rechroma.inference.video import (
 from rechroma.server.admission import ServerBusyError
 from rechroma.server.routes import safe_stem
 from rechroma.server.settings import ServerSettings
-from rechroma.server.uploads import BadUploadError, UploadLimits, read_upload
+from rechroma.server.uploads import BadUploadError, UploadLimits, paced, read_upload
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +110,12 @@ class VideoJob:
     result: bytes | None = None
     created: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def holds_memory(self) -> bool:
+        """Whether the job still holds a clip: its upload, or a result not yet downloaded."""
+        return self.state in ("queued", "running") or self.result is not None
 
     def status(self) -> dict[str, object]:
         """What `GET /api/videos/{id}` answers."""
@@ -142,19 +150,52 @@ class VideoJobs:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rechroma-video")
+        self._uploading = 0
+
+    @contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Hold one of `max_video_uploads` places while a clip's body arrives, or refuse.
+
+        Each clip is held in memory whole (up to `max_video_bytes`), so uploads at once
+        are bounded as jobs are. Called on the event loop only.
+        """
+        if self._uploading >= self.settings.max_video_uploads:
+            raise ServerBusyError(
+                f"{self._uploading} clips are already being uploaded; try again shortly"
+            )
+        self._uploading += 1
+        try:
+            yield
+        finally:
+            self._uploading -= 1
 
     def submit(self, job: VideoJob) -> VideoJob:
-        """Queue a job, or refuse when `max_video_jobs` are already waiting or running."""
+        """Queue a job, or refuse when `max_video_jobs` hold memory already.
+
+        Jobs waiting, running, or done with a result not yet downloaded all count: a
+        finished clip is held in memory as much as a queued one.
+        """
         with self._lock:
             self._expire()
-            waiting = sum(j.state in ("queued", "running") for j in self._jobs.values())
-            if waiting >= self.settings.max_video_jobs:
+            held = sum(j.holds_memory for j in self._jobs.values())
+            if held >= self.settings.max_video_jobs:
                 raise ServerBusyError(
-                    f"{waiting} videos are already waiting; try again when one has finished"
+                    f"{held} videos are already waiting or ready to download; try again "
+                    "when one has been downloaded"
                 )
             self._jobs[job.id] = job
         self._worker.submit(self._run, job)
         return job
+
+    def cancel(self, job_id: str) -> None:
+        """End a job whatever its state: a queued one never runs, a running one stops at
+        its next frame, a finished one's result is dropped."""
+        with self._lock:
+            job = self._jobs.pop(job_id, None)
+        if job is None:
+            raise VideoJobNotFound(f"no video job {job_id!r} (downloaded already, or expired)")
+        job.cancelled.set()
+        job.result = None
 
     def get(self, job_id: str) -> VideoJob:
         with self._lock:
@@ -189,10 +230,13 @@ class VideoJobs:
             del self._jobs[job_id]
 
     def _run(self, job: VideoJob) -> None:
+        if job.cancelled.is_set():
+            job.upload = None
+            return
         job.state = "running"
 
         def on_progress(done: int, total: int | None) -> None:
-            if self._stopping.is_set():
+            if self._stopping.is_set() or job.cancelled.is_set():
                 raise _Cancelled
             job.frames_done, job.frames_total = done, total
 
@@ -207,9 +251,11 @@ class VideoJobs:
                 on_progress=on_progress,
                 name=job.filename,
             )
-            job.result, job.state = output.getvalue(), "done"
+            if not job.cancelled.is_set():
+                job.result, job.state = output.getvalue(), "done"
         except _Cancelled:
-            job.state, job.error, job.detail = "failed", "Cancelled", "the server is stopping"
+            why = "cancelled" if job.cancelled.is_set() else "the server is stopping"
+            job.state, job.error, job.detail = "failed", "Cancelled", why
         except RechromaError as exc:
             job.state, job.error, job.detail = "failed", type(exc).__name__, str(exc)
         except Exception as exc:  # a bug must fail the job, not the worker thread
@@ -226,9 +272,13 @@ class VideoJobs:
     openapi_extra=VIDEO_UPLOAD_SCHEMA,
     responses={
         202: {"description": "queued: poll the status_url"},
+        408: {"description": "the upload stalled or took too long"},
         413: {"description": "the clip is over the size or length limit"},
         422: {"description": "not a readable video, or an option out of range"},
-        503: {"description": "too many videos waiting: retry after the Retry-After seconds"},
+        503: {
+            "description": "too many clips uploading, waiting or not yet downloaded: retry "
+            "after the Retry-After seconds"
+        },
     },
 )
 async def submit_video(request: Request) -> JSONResponse:
@@ -238,12 +288,13 @@ async def submit_video(request: Request) -> JSONResponse:
     It is held in memory until it is processed, never stored.
     """
     settings: ServerSettings = request.app.state.settings
-    upload = await read_upload(
-        request.headers.get("content-type"),
-        request.headers.get("content-length"),
-        request.stream(),
-        UploadLimits(settings.max_video_bytes, 1),
-    )
+    with request.app.state.videos.receiving():
+        upload = await read_upload(
+            request.headers.get("content-type"),
+            request.headers.get("content-length"),
+            paced(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s),
+            UploadLimits(settings.max_video_bytes, 1),
+        )
     if not upload.files:
         raise BadUploadError("no clip in the request: send it as a `file` field")
     item = upload.files[0]
@@ -278,6 +329,17 @@ async def submit_video(request: Request) -> JSONResponse:
 async def video_status(job_id: str, request: Request) -> dict[str, object]:
     """A video job's state (queued, running, done, failed) and progress in [0, 1]."""
     return request.app.state.videos.get(job_id).status()
+
+
+@video_router.delete(
+    "/videos/{job_id}",
+    status_code=204,
+    responses={404: {"description": "no such job (downloaded, expired or never made)"}},
+)
+async def cancel_video(job_id: str, request: Request) -> Response:
+    """Cancel a job: a queued clip never runs, a running one stops, a result is dropped."""
+    request.app.state.videos.cancel(job_id)
+    return Response(status_code=204)
 
 
 @video_router.get(

@@ -1,0 +1,337 @@
+"""`rechroma colorize`: a photo, a clip, a folder of them, or stdin to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rechroma.cli.options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_model_args,
+    float_in,
+    int_in,
+    load_colorizer,
+    print_json,
+    say,
+)
+from rechroma.errors import InvalidOptionError, OutputWriteError, RechromaError
+from rechroma.images import DEFAULT_MAX_PIXELS, FORMATS
+from rechroma.paths import STDIO
+
+if TYPE_CHECKING:
+    from rechroma.inference.files import BatchReport
+    from rechroma.inference.hints import Hint
+    from rechroma.paths import Plan
+
+logger = logging.getLogger(__name__)
+
+MAX_VIVIDNESS = 4.0  # the Colorizer's own bound, checked here once for a whole folder
+MAX_CRF = 63
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add `colorize`."""
+    colorize = sub.add_parser(
+        "colorize",
+        parents=[common],
+        help="colorize a photo, a video clip, or a folder of them",
+        description="Colorize IN (a photo, a clip, or a folder searched recursively) into OUT. "
+        "Colour input is treated as its lightness: its own colours are replaced. Clips "
+        "(.mp4 .mov .mkv .avi .webm) keep their size, timing and sound; out as H.264 "
+        "(.mp4 .mov .mkv) or VP9 (.webm) by extension. '-' as IN reads one photo from "
+        "stdin, as OUT writes it to stdout.",
+    )
+    colorize.add_argument("input", metavar="IN", help="photo, clip, folder, or - for stdin")
+    colorize.add_argument(
+        "output",
+        metavar="OUT",
+        help="output file (format from its extension), folder (mirrors IN's tree), or - for stdout",
+    )
+    add_model_args(colorize)
+    colorize.add_argument(
+        "--quality", type=int_in(1, 100), default=None, help="JPEG/WebP quality, 1..100 (95)"
+    )
+    colorize.add_argument(
+        "--format",
+        choices=sorted(s.lstrip(".") for s in FORMATS),
+        default=None,
+        help="output format for folders and stdout (default: the input's, else png)",
+    )
+    colorize.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
+    colorize.add_argument(
+        "--max-pixels", type=int_in(1), default=None, help="refuse larger images (100 MP)"
+    )
+    colorize.add_argument(
+        "--vividness",
+        type=float_in(0.0, MAX_VIVIDNESS),
+        default=1.0,
+        help=f"chroma multiplier: 0 gray, 1 as predicted (default), up to {MAX_VIVIDNESS:g}",
+    )
+    colorize.add_argument(
+        "--hint",
+        dest="hint_texts",
+        action="append",
+        default=[],
+        metavar="X,Y,#RRGGBB[,R]",
+        help="a known colour at pixel (X, Y) of the photo, radius R (repeatable; one photo)",
+    )
+    colorize.add_argument(
+        "--hints",
+        type=Path,
+        default=None,
+        metavar="JSON|FOLDER",
+        help="hints JSON for one photo, or for a folder a folder of <name>.json files "
+        "mirroring the input tree",
+    )
+    colorize.add_argument(
+        "--stabilize",
+        type=float_in(0.0, 1.0, high_open=True),
+        default=None,
+        metavar="S",
+        help="clips: weight in [0, 1) of the previous frame's colour where the picture is "
+        "still (default 0.8; 0 colours every frame on its own)",
+    )
+    colorize.add_argument(
+        "--crf",
+        type=int_in(0, MAX_CRF),
+        default=None,
+        help="clips: encoder quality, lower is better (18/32)",
+    )
+    colorize.add_argument(
+        "--max-seconds", type=float_in(0.001, 1e7), default=None, help="clips: refuse longer ones"
+    )
+    colorize.add_argument(
+        "--jobs", "-j", type=int_in(1, 256), default=1, help="worker processes for folders (1)"
+    )
+    colorize.add_argument(
+        "--failures",
+        type=Path,
+        default=None,
+        help="write failed inputs here as TSV (default: OUT/rechroma-failures.tsv for folders)",
+    )
+    colorize.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="colorize a folder on Ray: alone, a local Ray; 'auto' or ray://host:10001, "
+        "a cluster (pip install 'rechroma[cluster]'; put it after IN and OUT)",
+    )
+    colorize.add_argument(
+        "--ray-actors", type=int_in(1), default=None, help="Ray actors (default: CPUs / threads)"
+    )
+    colorize.add_argument(
+        "--ray-threads", type=int_in(1), default=1, help="torch threads per Ray actor (default 1)"
+    )
+    colorize.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if STDIO in (args.input, args.output):
+        return _run_stdio(args)
+    from rechroma.inference.batch import BatchOptions, BatchReport, colorize_many
+    from rechroma.paths import check_writable, plan_outputs
+
+    source = Path(args.input)
+    plan = plan_outputs(source, args.output, args.format)
+    if plan.not_images:
+        say(_describe_skipped(plan.not_images, source, "not images"))
+    if plan.broken_links:
+        say(_describe_skipped(plan.broken_links, source, "links that lead nowhere"))
+    if plan.empty:
+        # A folder with nothing to colorize must never look like success.
+        say(f"no photos or clips to colorize in {source}")
+        return EXIT_FAILED
+    hints, hints_dir = _hints(args, source)
+    if hints and plan.videos:
+        raise InvalidOptionError("--hint/--hints are for photos, not video clips")
+    # Every output folder must take files before the first photo is coloured.
+    for folder in sorted({dst.parent for _, dst in (*plan.pairs, *plan.videos)}):
+        check_writable(folder)
+    options = BatchOptions(
+        weights=args.weights,
+        render_size=args.render_size,
+        vividness=args.vividness,
+        quality=args.quality,
+        max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+        threads=args.threads,
+        hints=hints,
+        hints_dir=hints_dir,
+        input_root=source if source.is_dir() else None,
+    )
+    ray = None
+    if args.ray is not None:
+        from rechroma.inference.cluster import RayOptions
+
+        address = None if args.ray == "local" else args.ray
+        ray = RayOptions(address=address, actors=args.ray_actors, threads=args.ray_threads)
+    report = BatchReport()
+    if plan.pairs:
+        report = colorize_many(
+            plan.pairs,
+            options,
+            jobs=min(args.jobs, max(1, len(plan.pairs))),
+            ray=ray,
+            overwrite=args.overwrite,
+            progress=len(plan.pairs) > 1 and not args.quiet and sys.stderr.isatty(),
+            on_done=None if args.json else (lambda dst: print(dst, flush=True)),
+            on_failed=lambda _src, message: say(f"failed: {message}"),
+        )
+    if plan.videos:
+        _colorize_videos(args, plan.videos, report)
+    failures_file = _write_failures(args, source, report)
+    _summarise(args, source, plan, report, failures_file)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _write_failures(args: argparse.Namespace, source: Path, report: BatchReport) -> Path | None:
+    """The failures TSV (folders, or --failures); None when there is none to point at."""
+    failures_file = args.failures or (
+        Path(args.output) / "rechroma-failures.tsv" if source.is_dir() else None
+    )
+    if failures_file is None:
+        return None
+    try:
+        if report.failed:
+            report.write_failures(failures_file)
+            return failures_file
+        if args.failures is None:
+            failures_file.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
+    except OSError as exc:
+        say(f"cannot write the failures list {failures_file} ({exc.strerror or exc})")
+    return None
+
+
+def _summarise(
+    args: argparse.Namespace,
+    source: Path,
+    plan: Plan,
+    report: BatchReport,
+    failures_file: Path | None,
+) -> None:
+    if args.json:
+        summary = report.as_dict()
+        summary["not_images"] = [str(p) for p in plan.not_images]
+        summary["broken_links"] = [str(p) for p in plan.broken_links]
+        summary["failures_file"] = str(failures_file) if failures_file else None
+        print_json(summary)
+    if not (source.is_dir() or len(plan.pairs) + len(plan.videos) > 1 or report.skipped):
+        return
+    line = report.summary()
+    if plan.not_images:
+        line += f", {len(plan.not_images)} not images"
+    if plan.broken_links:
+        line += f", {len(plan.broken_links)} broken links"
+    if report.skipped:
+        # Options are not compared with an earlier run's: say so, or a new --vividness
+        # would look as if it had no effect.
+        line += "; skipped outputs were not redone with this run's options (--overwrite does)"
+    if failures_file is not None:
+        line += f"; failures listed in {failures_file}"
+    say(line)
+
+
+def _run_stdio(args: argparse.Namespace) -> int:
+    """One photo from stdin and/or to stdout: `rechroma colorize - - < old.jpg > new.jpg`."""
+    from rechroma.images import encode_photo, open_photo, output_format, write_atomically
+
+    if args.input != STDIO and Path(args.input).is_dir():
+        raise InvalidOptionError("a folder's outputs cannot go to stdout; name an OUT folder")
+    hints, _ = _hints(args, None)
+    if args.input == STDIO:
+        data, name = sys.stdin.buffer.read(), "stdin"
+    else:
+        data, name = Path(args.input).read_bytes(), args.input
+    photo = open_photo(data, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, name=name)
+    if args.output == STDIO:
+        default = "jpg" if photo.source_format == "JPEG" else "png"
+        target = Path(f"stdout.{args.format or default}")
+    else:
+        target = Path(args.output)
+    format_name, save_options = output_format(target)
+    if args.quality is not None and "quality" in save_options:
+        save_options = {**save_options, "quality": args.quality}
+    colorizer = load_colorizer(args)
+    result = colorizer.colorize_for_format(
+        photo, format_name, vividness=args.vividness, hints=hints
+    )
+    encoded = encode_photo(photo, result, format_name, **save_options)
+    if args.output == STDIO:
+        try:
+            sys.stdout.buffer.write(encoded)
+            sys.stdout.buffer.flush()
+        except OSError as exc:
+            raise OutputWriteError(f"stdout: cannot write the output ({exc})") from exc
+    else:
+        write_atomically(target, encoded)
+        print(target, flush=True)
+    return EXIT_OK
+
+
+def _colorize_videos(
+    args: argparse.Namespace, videos: list[tuple[Path, Path]], report: BatchReport
+) -> None:
+    """Colorize clips one after another in this process, each with every thread."""
+    from rechroma.inference.files import failure_reason
+    from rechroma.inference.video import DEFAULT_STABILIZE, VideoOptions, colorize_video
+
+    options = VideoOptions(
+        render_size=args.render_size,
+        vividness=args.vividness,
+        stabilize=DEFAULT_STABILIZE if args.stabilize is None else args.stabilize,
+        crf=args.crf,
+        max_seconds=args.max_seconds,
+    )
+    colorizer = load_colorizer(args)
+    for src, dst in videos:
+        if dst.exists() and not args.overwrite:
+            report.skipped.append(src)
+            continue
+        try:
+            result = colorize_video(
+                colorizer, src, dst, options, progress=not args.quiet and sys.stderr.isatty()
+            )
+        except (RechromaError, OSError) as exc:
+            report.failed.append((src, failure_reason(exc), str(exc)))
+            say(f"failed: {exc}")
+            continue
+        report.done.append(dst)
+        logger.info(
+            "%s: %d frames in %.1f s (%.1f frames/s), audio %s",
+            dst,
+            result.frames,
+            result.seconds,
+            result.frames_per_second,
+            result.audio,
+        )
+        if not args.json:
+            print(dst, flush=True)
+
+
+def _hints(args: argparse.Namespace, source: Path | None) -> tuple[tuple[Hint, ...], Path | None]:
+    """`--hint`/`--hints` as (hints for the one photo, folder of per-photo hint files)."""
+    from rechroma.inference.hints import HintError, parse_hint, read_hints_file
+
+    if source is not None and source.is_dir():
+        if args.hint_texts:
+            raise HintError("--hint is for one photo; for a folder, --hints FOLDER of <name>.json")
+        if args.hints is not None and not args.hints.is_dir():
+            raise HintError(f"--hints {args.hints}: for a folder of photos, name a folder")
+        return (), args.hints
+    hints = [parse_hint(text) for text in args.hint_texts]
+    if args.hints is not None:
+        hints += read_hints_file(args.hints)
+    return tuple(hints), None
+
+
+def _describe_skipped(files: list[Path], root: Path, why: str, shown: int = 5) -> str:
+    """ "3 files skipped: not images: notes.txt, a/b.pdf, scan.xcf" (the first few names)."""
+    names = [str(p.relative_to(root)) for p in files[:shown]]
+    more = f", ... ({len(files) - shown} more)" if len(files) > shown else ""
+    noun = "file" if len(files) == 1 else "files"
+    return f"{len(files)} {noun} skipped: {why}: {', '.join(names)}{more}"

@@ -1,0 +1,95 @@
+"""Weights files: `fetch-weights` (metrics' networks), `export-weights`, `export-onnx`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rechroma.cli.options import EXIT_OK, add_weights_arg, print_json, require_extra
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add `fetch-weights`, `export-onnx` and `export-weights`."""
+    fetch = sub.add_parser(
+        "fetch-weights",
+        parents=[common],
+        help="download third-party weights that metrics need (checksum-verified)",
+    )
+    fetch.add_argument(
+        "name",
+        choices=["lpips", "fid"],
+        help="lpips: torchvision's ImageNet AlexNet; fid: torchvision's Inception-v3",
+    )
+    fetch.add_argument("--cache-dir", type=Path, default=None, help="default ~/.cache/rechroma")
+    fetch.set_defaults(func=run_fetch)
+
+    export = sub.add_parser(
+        "export-onnx",
+        parents=[common],
+        help="export the model to ONNX (checked against PyTorch when onnxruntime is installed)",
+    )
+    export.add_argument("out", type=Path, metavar="OUT.onnx")
+    add_weights_arg(export)
+    export.set_defaults(func=run_export_onnx)
+
+    shrink = sub.add_parser(
+        "export-weights",
+        parents=[common],
+        help="copy a checkpoint's weights and description to a file to ship (optionally fp16)",
+    )
+    shrink.add_argument("checkpoint", type=Path, metavar="CHECKPOINT")
+    shrink.add_argument("out", type=Path, metavar="OUT.safetensors")
+    shrink.add_argument(
+        "--fp16", action="store_true", help="store half precision (half the size; loads as fp32)"
+    )
+    shrink.set_defaults(func=run_export_weights)
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rechroma.evaluation.downloads import KNOWN_FILES, fetch
+
+    remote = KNOWN_FILES[args.name]
+    with tqdm(total=remote.size, unit="B", unit_scale=True, disable=args.quiet) as bar:
+
+        def progress(received: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(received - bar.n)
+
+        path = fetch(remote, args.cache_dir, progress=progress)
+    print(path)
+    return EXIT_OK
+
+
+def run_export_weights(args: argparse.Namespace) -> int:
+    import torch
+
+    from rechroma.models.checkpoint import file_sha256, load_generator, save_weights
+
+    model, info = load_generator(args.checkpoint)
+    dtype = torch.float16 if args.fp16 else None
+    save_weights(
+        args.out, model, info.model_name, info.model_kwargs, info.step, info.config, dtype=dtype
+    )
+    size = args.out.stat().st_size
+    print_json({"weights": str(args.out), "bytes": size, "sha256": file_sha256(args.out)})
+    return EXIT_OK
+
+
+def run_export_onnx(args: argparse.Namespace) -> int:
+    require_extra(("onnx",), "onnx", "export-onnx")
+    from rechroma.inference.colorizer import DEFAULT_WEIGHTS
+    from rechroma.inference.onnx_export import check_onnx, export_onnx
+
+    weights = args.weights or DEFAULT_WEIGHTS
+    path = export_onnx(weights, args.out)
+    report: dict[str, object] = {"onnx": str(path)}
+    try:
+        check = check_onnx(path, weights)
+    except ModuleNotFoundError:
+        report["check"] = "not run: onnxruntime is not installed"
+    else:
+        report["check"] = {"input_shape": list(check.shape), "max_abs_diff": check.max_abs_diff}
+    print_json(report)
+    return EXIT_OK
