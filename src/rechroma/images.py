@@ -87,6 +87,9 @@ FORMATS: dict[str, tuple[str, dict[str, object]]] = {
     ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
 }
 
+# The largest side each format can store (libwebp's and libjpeg's own limits).
+MAX_SIDE = {"WEBP": 16383, "JPEG": 65500}
+
 
 @dataclass
 class Photo:
@@ -125,17 +128,18 @@ def open_photo(
             raise ImageReadError(f"{name}: empty file")
     try:
         with warnings.catch_warnings():
-            # We enforce our own pixel limit below, with a clearer message.
+            # We enforce our own pixel limit below, with a clearer message; Pillow's
+            # warning (from 89 MP) would only confuse under it.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(handle)
-        pixels = image.width * image.height
-        if pixels > max_pixels:
-            raise ImageTooLargeError(
-                f"{name}: {image.width}x{image.height} is {pixels / 1e6:.0f} megapixels, "
-                f"over the limit of {max_pixels / 1e6:.0f}"
-            )
-        _decode_luma_only(image)
-        image.load()
+            pixels = image.width * image.height
+            if pixels > max_pixels:
+                raise ImageTooLargeError(
+                    f"{name}: {image.width}x{image.height} is {pixels / 1e6:.0f} megapixels, "
+                    f"over the limit of {max_pixels / 1e6:.0f}"
+                )
+            _decode_luma_only(image)
+            image.load()
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{name}: too many pixels ({exc})") from exc
     except UnidentifiedImageError as exc:
@@ -183,12 +187,18 @@ def _head(path: Path) -> bytes:
         return handle.read(32)
 
 
+def photo_from_image(image: Image.Image) -> Photo:
+    """A `Photo` of an image already in memory, upright, with its alpha and metadata kept:
+    exactly what `open_photo` makes of the same image read from a file."""
+    return _to_photo(image.copy())
+
+
 def _to_photo(image: Image.Image) -> Photo:
     source_format = image.format
-    exif = image.getexif()
+    exif = _readable_exif(image)
     dpi = image.info.get("dpi")
     icc_profile = image.info.get("icc_profile")
-    image = ImageOps.exif_transpose(image)
+    _make_upright(image)
     alpha = None
     # Transparency is an alpha band (RGBA, LA, PA) or, in GIF and PNG, one colour or
     # gray level marked transparent in the file's info.
@@ -207,6 +217,30 @@ def _to_photo(image: Image.Image) -> Photo:
         exif=exif,
         source_format=source_format,
     )
+
+
+def _readable_exif(image: Image.Image) -> Image.Exif:
+    """The image's EXIF, or an empty one when it is damaged: metadata must not cost a photo.
+
+    Damaged blocks often parse but fail when written back (a string tag holding a float, a
+    count that does not fit), so the block is written once here to prove it.
+    """
+    try:
+        exif = image.getexif()
+        exif.tobytes()
+    except Exception as exc:  # Pillow raises a dozen kinds on damaged EXIF
+        logger.warning("dropping unreadable EXIF metadata (%s: %s)", type(exc).__name__, exc)
+        image.info.pop("exif", None)
+        return Image.Exif()
+    return exif
+
+
+def _make_upright(image: Image.Image) -> None:
+    """Apply the EXIF orientation in place (no copy when the photo is upright already)."""
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+    except Exception as exc:  # a damaged orientation tag: keep the pixels as stored
+        logger.warning("ignoring an unreadable EXIF orientation (%s)", exc)
 
 
 def luma_of(image: Image.Image) -> Image.Image:
@@ -255,8 +289,19 @@ def output_format(path: Path) -> tuple[str, dict[str, object]]:
         ) from None
 
 
+def check_fits_format(size: tuple[int, int], format_name: str, name: str) -> None:
+    """Raise `UnsupportedImageError` when a `size` image cannot be stored as `format_name`."""
+    limit = MAX_SIDE.get(format_name)
+    if limit is not None and max(size) > limit:
+        raise UnsupportedImageError(
+            f"{name}: {size[0]}x{size[1]} is too large for {format_name}, which stops at "
+            f"{limit} pixels a side; write PNG or TIFF instead"
+        )
+
+
 def encode_photo(photo: Photo, result: Image.Image, format_name: str, **options: object) -> bytes:
     """Encode `result` (RGB or YCbCr, the photo's size) with the photo's alpha, DPI and EXIF."""
+    check_fits_format(result.size, format_name, "output")
     image = result
     if image.mode == "YCbCr" and format_name != "JPEG":
         image = image.convert("RGB")  # only JPEG stores YCbCr as is

@@ -23,6 +23,7 @@ from rechroma.errors import InvalidOptionError
 from rechroma.images import (
     DEFAULT_MAX_PIXELS,
     Photo,
+    check_fits_format,
     luma_of,
     open_photo,
     output_format,
@@ -256,9 +257,8 @@ class Colorizer:
     ) -> Path:
         """Read `src`, colorize it, write `dst` in the format its extension names."""
         src, dst = Path(src), Path(dst)
-        output_format(dst)  # an unwritable extension fails before the work, not after
+        format_name = output_format(dst)[0]  # an unwritable extension fails before the work
         photo = open_photo(src, max_pixels=max_pixels)
-        result = self.colorize_for_format(
-            photo, output_format(dst)[0], render_size, vividness, hints=hints
-        )
+        check_fits_format(photo.gray.size, format_name, str(src))
+        result = self.colorize_for_format(photo, format_name, render_size, vividness, hints=hints)
         return save_photo(photo, result, dst, quality)

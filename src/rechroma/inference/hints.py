@@ -14,6 +14,7 @@ The JSON form (what the website exports and the command line reads):
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -71,8 +72,10 @@ def hints_from_json(data: str | bytes | object) -> list[Hint]:
     """Hints from the JSON form (text, or already parsed); raises `HintError` when malformed."""
     if isinstance(data, str | bytes):
         try:
-            data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = json.loads(data, parse_constant=_no_constants)
+        except RecursionError:
+            raise HintError("hints JSON is nested too deeply") from None
+        except (ValueError, UnicodeDecodeError) as exc:  # also ints over Python's digit limit
             raise HintError(f"hints are not valid JSON: {exc}") from None
     items = data.get("hints") if isinstance(data, dict) else data
     if not isinstance(items, list):
@@ -89,10 +92,29 @@ def hints_from_json(data: str | bytes | object) -> list[Hint]:
             raise HintError(f"hint {index}: x, y and radius must be numbers, got {item!r}")
         if not isinstance(item["color"], str):
             raise HintError(f"hint {index}: color must be a string like #2b4c9a")
-        hint = Hint(float(x), float(y), item["color"], None if radius is None else float(radius))
+        try:
+            x, y = _finite(x), _finite(y)
+            radius = None if radius is None else _finite(radius)
+        except ValueError:
+            raise HintError(f"hint {index}: x, y and radius must be finite numbers") from None
+        hint = Hint(x, y, item["color"], radius)
         hint.rgb()
         hints.append(hint)
     return hints
+
+
+def _no_constants(name: str) -> float:
+    raise ValueError(f"{name} is not a number a hint can have")
+
+
+def _finite(value: float) -> float:
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise ValueError(value) from None
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
 
 
 def hints_to_json(hints: Sequence[Hint]) -> str:
@@ -109,7 +131,7 @@ def hints_to_json(hints: Sequence[Hint]) -> str:
 def read_hints_file(path: Path) -> list[Hint]:
     """Hints from a JSON file; a missing or malformed file is a `HintError` naming it."""
     try:
-        text = path.read_text()
+        text = path.read_bytes()  # json detects UTF-8/16/32; anything else is a HintError
     except OSError as exc:
         raise HintError(f"cannot read hints file {path}: {exc.strerror or exc}") from None
     try:
