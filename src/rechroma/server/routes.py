@@ -16,6 +16,7 @@ from rechroma.errors import InvalidOptionError, RechromaError
 from rechroma.images import encode_photo, open_photo
 from rechroma.inference.colorizer import MAX_VIVIDNESS, Colorizer
 from rechroma.inference.hints import MAX_HINTS, Hint, hints_from_json
+from rechroma.server.memory import release_memory
 from rechroma.server.uploads import (
     BadUploadError,
     UploadedFile,
@@ -155,7 +156,11 @@ async def colorize(request: Request) -> Response:
 
         async def run(item: UploadedFile) -> tuple[bytes, str, tuple[int, int]]:
             def work() -> tuple[bytes, str, tuple[int, int]]:
-                return colorize_upload(colorizer, item, options, settings.max_pixels)
+                body, media_type, size = colorize_upload(
+                    colorizer, item, options, settings.max_pixels
+                )
+                release_memory(size[0] * size[1])
+                return body, media_type, size
 
             # The bounded pool: inference never runs on the event loop.
             return await anyio.to_thread.run_sync(work, limiter=admission.workers)
