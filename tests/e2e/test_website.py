@@ -114,3 +114,21 @@ def test_sample_gallery_and_phone_layout(browser, base_url) -> None:
     for image in page.locator("img").all():
         assert image.get_attribute("alt") is not None
     context.close()
+
+
+def test_api_docs_render_offline(browser, base_url) -> None:
+    """/docs draws the API from the server's own Swagger UI files: nothing from the net."""
+    context = browser.new_context()
+    page = context.new_page()
+    outside = []
+    page.on(
+        "request",
+        lambda request: (
+            outside.append(request.url) if not request.url.startswith(base_url) else None
+        ),
+    )
+    page.goto(f"{base_url}/docs")
+    page.wait_for_selector("[data-path='/api/colorize']", timeout=30_000)
+    assert page.locator(".opblock").count() >= 4
+    assert outside == []
+    context.close()
