@@ -189,8 +189,15 @@ def _head(path: Path) -> bytes:
 
 def photo_from_image(image: Image.Image) -> Photo:
     """A `Photo` of an image already in memory, upright, with its alpha and metadata kept:
-    exactly what `open_photo` makes of the same image read from a file."""
-    return _to_photo(image.copy())
+    exactly what `open_photo` makes of the same image read from a file.
+
+    The caller's image is never changed: it is copied first when it must be turned.
+    """
+    try:
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # damaged EXIF: `_to_photo` drops it, and may change `info`
+        orientation = None
+    return _to_photo(image if orientation == 1 else image.copy())
 
 
 def _to_photo(image: Image.Image) -> Photo:

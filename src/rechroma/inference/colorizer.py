@@ -24,9 +24,9 @@ from rechroma.images import (
     DEFAULT_MAX_PIXELS,
     Photo,
     check_fits_format,
-    luma_of,
     open_photo,
     output_format,
+    photo_from_image,
     save_photo,
 )
 from rechroma.inference.hint_spread import spread_hints
@@ -61,6 +61,19 @@ def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
     scale = render_size / min(height, width)
     scale = min(scale, render_size * MAX_ASPECT / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def check_device(device: str | torch.device) -> None:
+    """Raise `InvalidOptionError` naming what is missing when `device` cannot be used."""
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        why = "is a CPU-only build" if torch.version.cuda is None else "finds no GPU"
+        raise InvalidOptionError(
+            f"device {str(device)!r}: CUDA is not available (PyTorch {torch.__version__} "
+            f"{why}); use device='cpu'"
+        )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise InvalidOptionError(f"device {str(device)!r}: Apple's MPS is not available here")
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,7 @@ class Colorizer:
         """
         if threads is not None:
             torch.set_num_threads(threads)
+        check_device(device)
         path = weights or DEFAULT_WEIGHTS
         model, info = load_generator(path, device)
         return cls(model, info, path, render_size or DEFAULT_RENDER_SIZE, device)
@@ -149,7 +163,7 @@ class Colorizer:
             hints: known colours at points of the photo (`rechroma.inference.hints`);
                 none is exactly the automatic colouring.
         """
-        gray = image.gray if isinstance(image, Photo) else luma_of(image)
+        gray = (image if isinstance(image, Photo) else photo_from_image(image)).gray
         size = render_size or self.render_size
         if not 16 <= size <= 2048:
             raise InvalidOptionError(f"render size {size} is outside 16..2048 pixels")
@@ -223,9 +237,14 @@ class Colorizer:
         upsampler: str = "guided",
         hints: Sequence[Hint] = (),
     ) -> Image.Image:
-        """Colorize an image (colour input counts as its luma); RGB out, same size."""
-        prediction = self.predict(image, render_size, hints=hints)
-        return self.render(prediction, vividness, upsampler)
+        """Colorize an image (colour input counts as its luma): RGB out, or RGBA when the
+        input has transparency, upright (EXIF orientation applied), the same size."""
+        photo = image if isinstance(image, Photo) else photo_from_image(image)
+        prediction = self.predict(photo, render_size, hints=hints)
+        result = self.render(prediction, vividness, upsampler)
+        if photo.alpha is not None:
+            result.putalpha(photo.alpha)
+        return result
 
     def colorize_for_format(
         self,
