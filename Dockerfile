@@ -1,17 +1,27 @@
-# rechroma's web server on the CPU. The install steps are the Makefile's (make serve):
-# the pinned versions of requirements.lock, then the project itself without dependencies.
-FROM python:3.11-slim
+# rechroma's web server on the CPU, from a wheel (no editable install) with only what
+# serving needs (requirements-serve.lock: no training, test, ONNX or Ray packages).
+# The base image is pinned by digest (python 3.11.10-slim-bookworm), so a rebuild gets
+# the same system; bump the tag and digest together.
+ARG BASE=python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16
 
+FROM ${BASE} AS wheel
+WORKDIR /src
+COPY pyproject.toml README.md LICENSE ./
+COPY src ./src
+RUN pip install --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation \
+        "setuptools>=77" wheel \
+    && pip wheel --no-cache-dir --no-deps --no-build-isolation -w /dist .
+
+FROM ${BASE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-
-COPY requirements.lock pyproject.toml README.md ./
-COPY src ./src
+COPY requirements-serve.lock ./
+COPY --from=wheel /dist /dist
 # The lock pins torch==2.13.0+cpu; PyTorch's CPU wheel index provides it.
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu \
-        -r requirements.lock \
-    && pip install --no-cache-dir --no-deps -e . \
-    && pip install --no-cache-dir --no-deps lpips==0.1.4 \
+        -r requirements-serve.lock \
+    && pip install --no-cache-dir --no-deps /dist/rechroma-*.whl \
+    && rm -rf /dist \
     && useradd --create-home --uid 10001 rechroma
 
 USER rechroma

@@ -11,6 +11,17 @@ PORT ?= 8000
 
 .PHONY: serve test lint lock clean chromium
 
+# Writes requirements-serve.lock from pip's install report (every package but ours).
+define SERVE_LOCK
+import json, sys
+report = json.load(open(sys.argv[1]))
+pins = sorted((i["metadata"]["name"], i["metadata"]["version"]) for i in report["install"])
+print("# What serving needs and nothing more: rechroma[serve], at requirements.lock's versions.")
+print("# The Docker image installs this. Regenerate with: make lock")
+print("\n".join(f"{n}=={v}" for n, v in sorted(pins, key=lambda p: p[0].lower()) if n != "rechroma"))
+endef
+export SERVE_LOCK
+
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
@@ -43,6 +54,11 @@ lock: $(STAMP)
 	{ echo "# Exact versions the project is tested with: every extra (serve, train, dev, cluster)."; \
 	  echo "# Regenerate with: make lock"; \
 	  $(BIN)/pip freeze --exclude-editable --exclude lpips; } > requirements.lock
+	# The Docker image's lock: what rechroma[serve] resolves to at those versions.
+	grep -v '^#' requirements.lock > $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet --dry-run --ignore-installed -c $(VENV)/constraints.txt \
+	  '.[serve]' --report $(VENV)/serve-report.json
+	$(BIN)/python -c "$$SERVE_LOCK" $(VENV)/serve-report.json > requirements-serve.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
