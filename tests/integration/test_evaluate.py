@@ -150,3 +150,31 @@ def test_fid_is_reported_against_the_ground_truth(tiny_colorizer, shard_dir, tmp
     assert all(fig["fid"] >= 0 for fig in result.summary["methods"].values())
     write_report(result, tmp_path / "out")
     assert "| FID |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_matched_colour_psnr_is_the_psnr_at_the_truths_colourfulness(photos_val, tmp_path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in sorted(photos_val.glob("*.JPEG"))[:8]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    shipped = Colorizer.load(threads=1)
+    result = evaluate({"v1": shipped}, folder, size=128, grid_count=2, progress=False)
+    figures = result.summary["methods"]["v1"]
+    matched = figures["matched_colour"]
+    truth_cf = result.summary["truth_colorfulness"]
+    assert matched["reached"] and abs(matched["colorfulness"] - truth_cf) <= 0.05
+    assert matched["vividness"] > 1.0  # a muted model must be turned up to match
+    # Independently: colour every photo at that vividness and average skimage's PSNR.
+    psnrs = []
+    for photo in sorted(folder.glob("*.JPEG")):
+        truth = Image.open(photo).convert("RGB").resize((128, 128), Image.Resampling.BICUBIC)
+        colour = shipped.colorize(gray_baseline(truth), vividness=matched["vividness"])
+        psnrs.append(peak_signal_noise_ratio(np.asarray(truth), np.asarray(colour), data_range=255))
+    assert matched["psnr"] == pytest.approx(float(np.mean(psnrs)), abs=1e-3)
+    # The frontier's point at vividness 1 is the table's default figure.
+    (at_one,) = [p for p in figures["frontier"] if p["vividness"] == 1.0]
+    assert at_one["psnr"] == pytest.approx(figures["psnr"]["mean"], abs=1e-6)
+    assert "frontier" not in result.summary["methods"][GRAY_BASELINE]
+    write_report(result, tmp_path / "out")
+    assert Image.open(tmp_path / "out" / "frontier.png").size[0] > 400
+    assert "matched-colour PSNR" in (tmp_path / "out" / "report.md").read_text()

@@ -109,7 +109,7 @@ def run_eval(args: argparse.Namespace) -> int:
     methods, models = {}, {}
     for colorizer in colorizers:
         name = _unique_name(Path(str(colorizer.weights_path)).stem, methods)
-        methods[name] = colorizer.colorize
+        methods[name] = colorizer  # re-renderable: the report gets its colour frontier
         models[name] = {
             "weights": str(colorizer.weights_path),
             "sha256": colorizer.weights_sha256,

@@ -31,6 +31,7 @@ from rechroma.errors import DataError, ImageReadError
 from rechroma.evaluation.fid import InceptionFeatures, frechet_distance
 from rechroma.evaluation.lpips import LPIPS
 from rechroma.evaluation.metrics import colorfulness, psnr, ssim
+from rechroma.evaluation.plots import plot_frontier
 from rechroma.images import PHOTO_SUFFIXES
 from rechroma.inference.hints import Hint
 
@@ -42,8 +43,20 @@ GROUND_TRUTH = "ground truth"
 METRICS = ("psnr", "ssim", "colorfulness")
 
 # A method turns the grayscale photo (RGB, size x size) into a colour one of that size;
-# with `evaluate(hints=N)` it is also called with `hints=` (a list of `Hint`).
-Method = Callable[..., Image.Image]
+# with `evaluate(hints=N)` it is also called with `hints=` (a list of `Hint`). A method
+# that can re-render one prediction at another vividness (a `Colorizer`: `predict` and
+# `render`) also gets the matched-colour PSNR and a PSNR-colourfulness frontier.
+Method = Callable[..., Image.Image] | Any
+# Vividness values at which every re-renderable method's frontier is drawn; the
+# bisection for the matched colour adds its own points.
+FRONTIER_VIVIDNESS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+MAX_FRONTIER_VIVIDNESS = 4.0
+# Bisection stops when the mean colourfulness is this close to the truth's.
+MATCH_TOLERANCE_CF = 0.05
+MATCH_STEPS = 16
+# The frontier keeps each photo's prediction (about 260 KB at 256 px): on larger sets it
+# is measured on the first this many photos, and the report says so.
+FRONTIER_MAX_PHOTOS = 5000
 # Each hint sampled from the truth is the mean colour of this square around its point,
 # as training simulates hints (rechroma.data.hints).
 HINT_PATCH = 3
@@ -198,6 +211,11 @@ def evaluate(
     truth_cf: list[float] = []
     fid_features: dict[str, list[torch.Tensor]] = {name: [] for name in [*methods, GROUND_TRUTH]}
     skipped_gray = unreadable = 0
+    # Re-renderable methods keep each photo's prediction for the frontier (small: the
+    # network's answer at render size plus the gray input).
+    predictions: dict[str, list[tuple[Any, torch.Tensor]]] = {
+        name: [] for name, method in methods.items() if _renders(method)
+    }
     images = iter_images(data, size)
     bar = tqdm(total=total, desc="eval", unit="photo", disable=not progress)
     for index, (name, truth_image) in enumerate(images):
@@ -214,11 +232,22 @@ def evaluate(
             continue
         truth_cf.append(cf)
         gray_input = gray_baseline(truth_image)
-        if hints:
-            given = sample_truth_hints(truth_image, hints, np.random.default_rng([seed, index]))
-            outputs = {name: method(gray_input, hints=given) for name, method in methods.items()}
-        else:
-            outputs = {name: method(gray_input) for name, method in methods.items()}
+        given = (
+            sample_truth_hints(truth_image, hints, np.random.default_rng([seed, index]))
+            if hints
+            else []
+        )
+        outputs = {}
+        for method_name, method in methods.items():
+            if _renders(method):
+                prediction = method.predict(gray_input, hints=given)
+                if len(predictions[method_name]) < FRONTIER_MAX_PHOTOS:
+                    predictions[method_name].append((prediction, truth.to(torch.uint8)))
+                outputs[method_name] = method.render(prediction)
+            else:
+                outputs[method_name] = (
+                    method(gray_input, hints=given) if hints else method(gray_input)
+                )
         tensors = {method_name: as_tensor(output) for method_name, output in outputs.items()}
         for method_name, output_tensor in tensors.items():
             row = scores[method_name].add(output_tensor, truth, lpips)
@@ -242,6 +271,10 @@ def evaluate(
         raise DataError(f"no colour photos to evaluate in {data}")
     mean_truth_cf = float(np.mean(truth_cf))
     method_summaries = {name: s.summary(mean_truth_cf) for name, s in scores.items()}
+    for name, kept in predictions.items():
+        frontier = ColourFrontier(methods[name], kept)
+        method_summaries[name]["matched_colour"] = frontier.match(mean_truth_cf)
+        method_summaries[name]["frontier"] = frontier.points()
     if inception is not None:
         reference = torch.cat(fid_features[GROUND_TRUTH])
         for name in methods:
@@ -279,6 +312,66 @@ def evaluate(
         worst=[(name, panel) for _, _, name, panel in worst_sorted],
         columns=["gray input", *(m for m in methods if m != GRAY_BASELINE), GROUND_TRUTH],
     )
+
+
+def _renders(method: Method) -> bool:
+    return callable(getattr(method, "predict", None)) and callable(getattr(method, "render", None))
+
+
+class ColourFrontier:
+    """PSNR against mean colourfulness of one model as its vividness is turned.
+
+    Every photo's prediction is rendered again at each vividness (the network does not
+    run again); a point is the set's mean PSNR and mean colourfulness at that vividness.
+    """
+
+    def __init__(self, colorizer: Any, kept: list[tuple[Any, torch.Tensor]]) -> None:
+        self.colorizer = colorizer
+        self.kept = kept
+        self._points: dict[float, tuple[float, float]] = {}  # vividness -> (psnr, cf)
+
+    def at(self, vividness: float) -> tuple[float, float]:
+        """`(mean PSNR, mean colourfulness)` of the set at `vividness`."""
+        if vividness not in self._points:
+            psnrs, cfs = [], []
+            for prediction, truth in self.kept:
+                output = as_tensor(self.colorizer.render(prediction, vividness))
+                psnrs.append(psnr(output, truth.float()).item())
+                cfs.append(colorfulness(output).item())
+            self._points[vividness] = (float(np.mean(psnrs)), float(np.mean(cfs)))
+        return self._points[vividness]
+
+    def match(self, target_cf: float) -> dict[str, object]:
+        """The vividness at which the mean colourfulness equals `target_cf` (bisection;
+        colourfulness grows with vividness), and the PSNR there."""
+        low, high = 0.0, MAX_FRONTIER_VIVIDNESS
+        reached = self.at(high)[1] >= target_cf
+        vividness = high
+        if reached:
+            for _ in range(MATCH_STEPS):
+                vividness = (low + high) / 2
+                cf = self.at(vividness)[1]
+                if abs(cf - target_cf) <= MATCH_TOLERANCE_CF:
+                    break
+                low, high = (vividness, high) if cf < target_cf else (low, vividness)
+        psnr_value, cf = self.at(vividness)
+        return {
+            "psnr": psnr_value,
+            "vividness": vividness,
+            "colorfulness": cf,
+            "photos": len(self.kept),
+            # False: even the highest vividness stays below the truth's colourfulness.
+            "reached": reached,
+        }
+
+    def points(self) -> list[dict[str, float]]:
+        """The frontier at `FRONTIER_VIVIDNESS` and every point the bisection visited."""
+        for vividness in FRONTIER_VIVIDNESS:
+            self.at(vividness)
+        return [
+            {"vividness": v, "psnr": p, "colorfulness": cf}
+            for v, (p, cf) in sorted(self._points.items())
+        ]
 
 
 def as_tensor(image: Image.Image) -> torch.Tensor:
@@ -320,6 +413,14 @@ def write_report(result: EvalResult, out_dir: Path, extra: dict[str, Any] | None
         image_grid(result.grid, result.columns).save(out_dir / "grid.png")
     if result.worst:
         image_grid(result.worst, result.columns).save(out_dir / "worst.png")
+    frontiers = {
+        name: fig["frontier"] for name, fig in summary["methods"].items() if "frontier" in fig
+    }
+    if frontiers:
+        try:
+            plot_frontier(frontiers, summary["truth_colorfulness"], out_dir / "frontier.png")
+        except ImportError:  # matplotlib is the train extra's; the numbers are in metrics.json
+            logger.warning("frontier.png not drawn: pip install 'rechroma[train]' for matplotlib")
     (out_dir / "report.md").write_text(render_markdown(summary))
 
 
@@ -341,15 +442,38 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         f"LPIPS: {summary['lpips']}. FID: {summary['fid']}.",
         "",
-        "| method | PSNR (dB) | SSIM | LPIPS | FID | colourfulness | ΔCF |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| method | PSNR (dB) | SSIM | LPIPS | FID | colourfulness | ΔCF "
+        "| matched-colour PSNR (vividness) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, fig in summary["methods"].items():
         lpips = f"{fig['lpips']['mean']:.4f}" if "lpips" in fig else "unavailable"
         fid = f"{fig['fid']:.2f}" if "fid" in fig else "unavailable"
+        matched = fig.get("matched_colour")
+        if matched is None:
+            frontier = "n/a"
+        else:
+            frontier = f"{matched['psnr']:.2f} ({matched['vividness']:.2f})"
+            if not matched["reached"]:
+                frontier += f", CF only {matched['colorfulness']:.1f}"
         lines.append(
             f"| {name} | {fig['psnr']['mean']:.2f} | {fig['ssim']['mean']:.4f} | {lpips} | "
-            f"{fid} | {fig['colorfulness']['mean']:.2f} | {fig['delta_cf']:.2f} |"
+            f"{fid} | {fig['colorfulness']['mean']:.2f} | {fig['delta_cf']:.2f} | {frontier} |"
         )
-    lines += ["", "![side by side](grid.png)", "", "Lowest PSNR:", "", "![worst](worst.png)", ""]
+    lines += [
+        "",
+        "Matched-colour PSNR: the PSNR when each model's vividness is set (one value for the "
+        "set, by bisection) so that its mean colourfulness equals the ground truth's; colour "
+        "that is both vivid and right raises it. The frontier (PSNR against colourfulness as "
+        "vividness is turned):",
+        "",
+        "![frontier](frontier.png)",
+        "",
+        "![side by side](grid.png)",
+        "",
+        "Lowest PSNR:",
+        "",
+        "![worst](worst.png)",
+        "",
+    ]
     return "\n".join(lines)

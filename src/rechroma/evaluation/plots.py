@@ -1,4 +1,4 @@
-"""Training curves from a run's log.jsonl, drawn with matplotlib."""
+"""Training curves from a run's log.jsonl, and colour frontiers, drawn with matplotlib."""
 
 from __future__ import annotations
 
@@ -59,6 +59,43 @@ def plot_training_log(run_dir: Path, out: Path | None = None) -> Path:
     lr_ax.plot([r["step"] for r in train], [r["lr"] for r in train])
     lr_ax.set(xlabel="step", ylabel="learning rate", title="schedule")
     lr_ax.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return out
+
+
+def plot_frontier(frontiers: dict[str, list[dict[str, float]]], truth_cf: float, out: Path) -> Path:
+    """PSNR against mean colourfulness per model as vividness is turned (`ColourFrontier`
+    points), with the ground truth's colourfulness marked; returns the PNG's path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for name, points in frontiers.items():
+        cfs = [p["colorfulness"] for p in points]
+        psnrs = [p["psnr"] for p in points]
+        (line,) = axis.plot(cfs, psnrs, ".-", label=name)
+        for point in points:
+            if point["vividness"] in (0.0, 1.0, 2.0):
+                axis.annotate(
+                    f"×{point['vividness']:g}",
+                    (point["colorfulness"], point["psnr"]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=8,
+                    color=line.get_color(),
+                )
+    axis.axvline(truth_cf, color="gray", linestyle="--", label=f"ground truth CF {truth_cf:.1f}")
+    axis.set(
+        xlabel="mean colourfulness (Hasler & Süsstrunk)",
+        ylabel="mean PSNR (dB)",
+        title="PSNR against colour as vividness is turned (×v)",
+    )
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(out, dpi=110)
     plt.close(figure)
