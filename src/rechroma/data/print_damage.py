@@ -1,0 +1,212 @@
+"""Print damage drawn on clean gray photos, with its exact mask: what a defect detector learns.
+
+Scanned prints carry scratches (long thin curves, bright where the emulsion is gone,
+dark where dirt sits in them), dust and specks, hairs, networks of cracked emulsion
+(branching thin bright lines, as on the portraits in BOPBTL's test set) and fold lines.
+Each is drawn into an opacity map at the photo's scale (sizes are given for a 1-megapixel
+photo and grow with the square root of its pixel count), softened as a scanner's optics
+soften it, and laid over the photo in its own tone. The mask is where the opacity is
+high enough to see: what a repair should fill, and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+# Opacity over which a pixel counts as damaged in the mask.
+MASK_OPACITY = 0.25
+
+
+@dataclass(frozen=True)
+class DamageConfig:
+    """How much of each kind of damage a photo gets: counts are drawn uniformly from
+    `(low, high)`; each kind appears on a photo with its `*_prob`."""
+
+    scratch_prob: float = 0.7
+    scratches: tuple[int, int] = (1, 6)
+    scratch_width: tuple[float, float] = (1.0, 5.0)  # px at 1 MP
+    dust_prob: float = 0.8
+    dust: tuple[int, int] = (5, 60)
+    dust_size: tuple[float, float] = (1.0, 8.0)  # px at 1 MP
+    hair_prob: float = 0.3
+    hairs: tuple[int, int] = (1, 3)
+    crack_prob: float = 0.35
+    cracks: tuple[int, int] = (1, 4)  # networks
+    fold_prob: float = 0.15
+    # The scanner's blur, in px at 1 MP.
+    blur: tuple[float, float] = (0.3, 1.0)
+    # Share of defects that are dark (dirt, ink) rather than bright (missing emulsion).
+    dark_share: float = 0.35
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """A damaged photo and where its damage is."""
+
+    image: np.ndarray  # (H, W) uint8: the damaged gray photo
+    mask: np.ndarray  # (H, W) bool: True where damage was drawn
+    opacity: np.ndarray  # (H, W) float32 in [0, 1]: how strongly
+
+
+def damage_photo(
+    gray: np.ndarray, rng: np.random.Generator, cfg: DamageConfig = DamageConfig()
+) -> Damaged:
+    """Draw print damage on `gray` ((H, W) uint8); seeded by `rng`, never in place."""
+    if gray.ndim != 2 or gray.dtype != np.uint8:
+        raise ValueError(f"damage_photo takes an (H, W) uint8 photo, got {gray.shape} {gray.dtype}")
+    height, width = gray.shape
+    scale = math.sqrt(height * width / 1e6)
+    bright = Image.new("L", (width, height), 0)  # opacity of bright defects, 0..255
+    dark = Image.new("L", (width, height), 0)
+    layers = (ImageDraw.Draw(bright), ImageDraw.Draw(dark))
+
+    def layer() -> ImageDraw.ImageDraw:
+        return layers[1] if rng.random() < cfg.dark_share else layers[0]
+
+    if rng.random() < cfg.scratch_prob:
+        for _ in range(int(rng.integers(cfg.scratches[0], cfg.scratches[1] + 1))):
+            _scratch(layer(), width, height, scale, rng, cfg)
+    if rng.random() < cfg.dust_prob:
+        for _ in range(int(rng.integers(cfg.dust[0], cfg.dust[1] + 1))):
+            _speck(layer(), width, height, scale, rng, cfg)
+    if rng.random() < cfg.hair_prob:
+        for _ in range(int(rng.integers(cfg.hairs[0], cfg.hairs[1] + 1))):
+            _hair(layers[1] if rng.random() < 0.7 else layers[0], width, height, scale, rng)
+    if rng.random() < cfg.crack_prob:
+        for _ in range(int(rng.integers(cfg.cracks[0], cfg.cracks[1] + 1))):
+            _crack_network(layers[0], width, height, scale, rng)
+    if rng.random() < cfg.fold_prob:
+        _fold(layers[0], width, height, scale, rng)
+
+    sigma = float(rng.uniform(*cfg.blur)) * max(scale, 0.25)
+    soften = ImageFilter.GaussianBlur(sigma)
+    bright_a = np.asarray(bright.filter(soften), dtype=np.float32) / 255.0
+    dark_a = np.asarray(dark.filter(soften), dtype=np.float32) / 255.0
+    # Each defect has its own tone: bright ones near white, dark ones near black.
+    photo = gray.astype(np.float32)
+    bright_tone = float(rng.uniform(205, 250))
+    dark_tone = float(rng.uniform(10, 60))
+    out = photo * (1 - bright_a) + bright_tone * bright_a
+    out = out * (1 - dark_a) + dark_tone * dark_a
+    opacity = np.maximum(bright_a, dark_a)
+    # A defect is only damage where it changes the photo: a bright speck on white is not.
+    visible = np.abs(out - photo) >= 6.0
+    mask = (opacity >= MASK_OPACITY) & visible
+    return Damaged(np.clip(out + 0.5, 0, 255).astype(np.uint8), mask, opacity)
+
+
+def _curve(
+    start: tuple[float, float],
+    angle: float,
+    length: float,
+    steps: int,
+    bend: float,
+    rng: np.random.Generator,
+) -> list[tuple[float, float]]:
+    """A gently bending path: a random walk of the heading."""
+    x, y = start
+    points = [(x, y)]
+    step = length / steps
+    for _ in range(steps):
+        angle += float(rng.normal(0, bend))
+        x, y = x + step * math.cos(angle), y + step * math.sin(angle)
+        points.append((x, y))
+    return points
+
+
+def _opacity(rng: np.random.Generator, low: float = 0.6) -> int:
+    return int(rng.uniform(low, 1.0) * 255)
+
+
+def _scratch(
+    draw: ImageDraw.ImageDraw,
+    width: int,
+    height: int,
+    scale: float,
+    rng: np.random.Generator,
+    cfg: DamageConfig,
+) -> None:
+    """A long thin curve across much of the photo, 1-5 px wide at 1 MP."""
+    diagonal = math.hypot(width, height)
+    start = (float(rng.uniform(0, width)), float(rng.uniform(0, height)))
+    # Scratches run mostly along the film's travel: near vertical or near horizontal.
+    base = float(rng.choice([math.pi / 2, 0.0])) + float(rng.normal(0, 0.35))
+    points = _curve(start, base, float(rng.uniform(0.2, 0.9)) * diagonal, 24, 0.04, rng)
+    line_width = max(1, round(float(rng.uniform(*cfg.scratch_width)) * scale))
+    draw.line(points, fill=_opacity(rng), width=line_width, joint="curve")
+
+
+def _speck(
+    draw: ImageDraw.ImageDraw,
+    width: int,
+    height: int,
+    scale: float,
+    rng: np.random.Generator,
+    cfg: DamageConfig,
+) -> None:
+    """A dust speck: a small irregular blob, 1-8 px at 1 MP."""
+    size = max(1.0, float(rng.uniform(*cfg.dust_size)) * scale)
+    x, y = float(rng.uniform(0, width)), float(rng.uniform(0, height))
+    fill = _opacity(rng, 0.7)
+    for _ in range(int(rng.integers(1, 4))):  # overlapping ellipses: not perfect discs
+        rx = size / 2 * float(rng.uniform(0.5, 1.0))
+        ry = size / 2 * float(rng.uniform(0.5, 1.0))
+        cx, cy = x + float(rng.normal(0, size / 4)), y + float(rng.normal(0, size / 4))
+        draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=fill)
+
+
+def _hair(
+    draw: ImageDraw.ImageDraw, width: int, height: int, scale: float, rng: np.random.Generator
+) -> None:
+    """A hair or fibre: thin, curly, 40-250 px long at 1 MP."""
+    start = (float(rng.uniform(0, width)), float(rng.uniform(0, height)))
+    length = float(rng.uniform(40, 250)) * scale
+    points = _curve(start, float(rng.uniform(0, 2 * math.pi)), length, 40, 0.25, rng)
+    draw.line(points, fill=_opacity(rng, 0.7), width=max(1, round(scale)), joint="curve")
+
+
+def _crack_network(
+    draw: ImageDraw.ImageDraw, width: int, height: int, scale: float, rng: np.random.Generator
+) -> None:
+    """Cracked emulsion: a thin jagged line that branches, and branches again."""
+    diagonal = math.hypot(width, height)
+    stack = [
+        (
+            (float(rng.uniform(0, width)), float(rng.uniform(0, height))),
+            float(rng.uniform(0, 2 * math.pi)),
+            float(rng.uniform(0.08, 0.3)) * diagonal,
+            0,
+        )
+    ]
+    segments = 0
+    while stack and segments < 40:
+        start, angle, length, depth = stack.pop()
+        points = _curve(start, angle, length, 12, 0.35, rng)  # jagged, unlike a scratch
+        line_width = max(1, round(float(rng.uniform(1.0, 3.0)) * scale / (1 + depth * 0.5)))
+        draw.line(points, fill=_opacity(rng, 0.7), width=line_width)
+        segments += 1
+        if depth < 3:
+            for _ in range(int(rng.integers(0, 3))):
+                branch = points[int(rng.integers(1, len(points)))]
+                turn = float(rng.choice([-1, 1])) * float(rng.uniform(0.4, 1.3))
+                stack.append(
+                    (branch, angle + turn, length * float(rng.uniform(0.3, 0.6)), depth + 1)
+                )
+
+
+def _fold(
+    draw: ImageDraw.ImageDraw, width: int, height: int, scale: float, rng: np.random.Generator
+) -> None:
+    """A fold line: nearly straight across the whole print, a little wider, fainter."""
+    if rng.random() < 0.5:
+        x = float(rng.uniform(0.2, 0.8)) * width
+        points = [(x + float(rng.normal(0, 3 * scale)), 0.0), (x, float(height))]
+    else:
+        y = float(rng.uniform(0.2, 0.8)) * height
+        points = [(0.0, y + float(rng.normal(0, 3 * scale))), (float(width), y)]
+    line_width = max(2, round(float(rng.uniform(2.0, 6.0)) * scale))
+    draw.line(points, fill=_opacity(rng, 0.4), width=line_width)

@@ -1,0 +1,55 @@
+"""The print-damage generator: seeded, exact masks, scale-aware, never in place."""
+
+import numpy as np
+import pytest
+
+from rechroma.data.print_damage import DamageConfig, damage_photo
+
+ALL = DamageConfig(
+    scratch_prob=1, dust_prob=1, hair_prob=1, crack_prob=1, fold_prob=1, dark_share=0.5
+)
+
+
+def _photo(height=300, width=400) -> np.ndarray:
+    ys, xs = np.mgrid[0:height, 0:width]
+    return (60 + 120 * (xs / width) + 20 * np.sin(ys / 17)).astype(np.uint8)
+
+
+def test_same_seed_same_damage_other_seed_other_damage() -> None:
+    photo = _photo()
+    a = damage_photo(photo, np.random.default_rng(7), ALL)
+    b = damage_photo(photo, np.random.default_rng(7), ALL)
+    c = damage_photo(photo, np.random.default_rng(8), ALL)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+    assert not np.array_equal(a.mask, c.mask)
+
+
+def test_the_mask_is_where_the_photo_changed() -> None:
+    photo = _photo()
+    before = photo.copy()
+    damaged = damage_photo(photo, np.random.default_rng(1), ALL)
+    assert np.array_equal(photo, before)  # never in place
+    change = np.abs(damaged.image.astype(int) - photo.astype(int))
+    assert 0.001 < damaged.mask.mean() < 0.2
+    assert change[damaged.mask].min() >= 5  # every masked pixel visibly changed
+    # Outside the mask only the soft fringe of a defect differs, and faintly.
+    assert np.percentile(change[~damaged.mask], 99.5) <= 12
+    assert damaged.image.dtype == np.uint8 and damaged.image.shape == photo.shape
+
+
+def test_defects_grow_with_the_photo() -> None:
+    small = damage_photo(_photo(300, 400), np.random.default_rng(3), ALL)
+    large = damage_photo(_photo(1200, 1600), np.random.default_rng(3), ALL)
+    # The same defects at 16x the pixels: the damaged share stays of the same order.
+    assert 0.3 < large.mask.mean() / small.mask.mean() < 3
+
+
+def test_no_damage_when_every_kind_is_off() -> None:
+    none = DamageConfig(scratch_prob=0, dust_prob=0, hair_prob=0, crack_prob=0, fold_prob=0)
+    damaged = damage_photo(_photo(), np.random.default_rng(0), none)
+    assert not damaged.mask.any() and np.abs(damaged.image.astype(int) - _photo()).max() <= 1
+
+
+def test_only_gray_uint8_is_taken() -> None:
+    with pytest.raises(ValueError, match=r"\(H, W\) uint8"):
+        damage_photo(np.zeros((10, 10, 3), np.uint8), np.random.default_rng(0))
