@@ -25,6 +25,7 @@ from rechroma.cli import (
 )
 from rechroma.cli.options import EXIT_ERROR, common_options, say
 from rechroma.errors import RechromaError
+from rechroma.memory import tune_malloc
 
 COMMANDS = (train, colorize, prepare, evaluate, weights, plot, serve)
 
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    tune_malloc()  # big photo buffers are reused from one photo to the next
     try:
         return int(args.func(args))
     except RechromaError as exc:

@@ -31,6 +31,7 @@ from rechroma.inference.files import (
     colorize_one,
     failure_reason,
 )
+from rechroma.memory import tune_malloc
 
 if TYPE_CHECKING:
     from rechroma.inference.cluster import RayOptions
@@ -105,6 +106,7 @@ _worker_colorizer: Colorizer | None = None
 def _init_worker(options: BatchOptions, threads: int, parent_pid: int) -> None:
     global _worker_colorizer
     _exit_with_parent(parent_pid)
+    tune_malloc()  # a worker process is an entry point of its own
     from rechroma.inference.colorizer import Colorizer
 
     _worker_colorizer = Colorizer.load(options.weights, options.render_size, threads)

@@ -16,9 +16,10 @@ from rechroma.errors import InvalidOptionError, RechromaError
 from rechroma.images import encode_photo, open_photo
 from rechroma.inference.colorizer import MAX_VIVIDNESS, Colorizer
 from rechroma.inference.hints import MAX_HINTS, Hint, hints_from_json
-from rechroma.server.memory import release_memory
+from rechroma.memory import release_memory
 from rechroma.server.uploads import (
     BadUploadError,
+    Upload,
     UploadedFile,
     UploadLimits,
     paced,
@@ -144,62 +145,76 @@ async def colorize(request: Request) -> Response:
         paced(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s),
         UploadLimits(settings.max_upload_bytes, settings.max_files),
     )
-    async with admission.admit():
-        options = parse_options(upload.fields)
-        if not upload.files:
-            raise BadUploadError("no photo in the request: send it as a `file` field")
-        if options.hints and len(upload.files) > 1:
-            raise InvalidOptionError("hints are points of one photo: send one file with them")
-        if options.hints and not request.app.state.colorizer.takes_hints:
-            raise InvalidOptionError("this server's model does not take colour hints")
-        colorizer = request.app.state.colorizer
+    sizes: list[tuple[int, int]] = []
+    try:
+        async with admission.admit():
+            return await _colorize_upload_files(request, upload, sizes)
+    finally:
+        largest = max((w * h for w, h in sizes), default=0)
+        if admission.admitted == 0 and largest:
+            # The server is idle now: hand the large photos' freed buffers back.
+            await anyio.to_thread.run_sync(release_memory, largest)
 
-        async def run(item: UploadedFile) -> tuple[bytes, str, tuple[int, int]]:
-            def work() -> tuple[bytes, str, tuple[int, int]]:
-                body, media_type, size = colorize_upload(
-                    colorizer, item, options, settings.max_pixels
-                )
-                release_memory(size[0] * size[1])
-                return body, media_type, size
 
-            # The bounded pool: inference never runs on the event loop.
-            return await anyio.to_thread.run_sync(work, limiter=admission.workers)
+async def _colorize_upload_files(
+    request: Request, upload: Upload, sizes: list[tuple[int, int]]
+) -> Response:
+    """Colour an admitted request's photos; each one's size is added to `sizes`."""
+    settings = request.app.state.settings
+    admission = request.app.state.admission
+    options = parse_options(upload.fields)
+    if not upload.files:
+        raise BadUploadError("no photo in the request: send it as a `file` field")
+    if options.hints and len(upload.files) > 1:
+        raise InvalidOptionError("hints are points of one photo: send one file with them")
+    if options.hints and not request.app.state.colorizer.takes_hints:
+        raise InvalidOptionError("this server's model does not take colour hints")
+    colorizer = request.app.state.colorizer
 
-        if len(upload.files) == 1 and not options.batch:
-            item = upload.files[0]
-            body, media_type, _size = await run(item)
-            name = download_name(item.filename, media_type)
-            return Response(
-                body,
-                media_type=media_type,
-                headers={"Content-Disposition": f'inline; filename="{name}"'},
-            )
-        results = []
-        for item in upload.files:
-            try:
-                body, media_type, (width, height) = await run(item)
-            except RechromaError as exc:
-                results.append(
-                    {
-                        "filename": item.filename,
-                        "ok": False,
-                        "error": type(exc).__name__,
-                        "detail": str(exc),
-                    }
-                )
-                continue
+    async def run(item: UploadedFile) -> tuple[bytes, str, tuple[int, int]]:
+        def work() -> tuple[bytes, str, tuple[int, int]]:
+            return colorize_upload(colorizer, item, options, settings.max_pixels)
+
+        # The bounded pool: inference never runs on the event loop.
+        answer = await anyio.to_thread.run_sync(work, limiter=admission.workers)
+        sizes.append(answer[2])
+        return answer
+
+    if len(upload.files) == 1 and not options.batch:
+        item = upload.files[0]
+        body, media_type, _size = await run(item)
+        name = download_name(item.filename, media_type)
+        return Response(
+            body,
+            media_type=media_type,
+            headers={"Content-Disposition": f'inline; filename="{name}"'},
+        )
+    results = []
+    for item in upload.files:
+        try:
+            body, media_type, (width, height) = await run(item)
+        except RechromaError as exc:
             results.append(
                 {
                     "filename": item.filename,
-                    "ok": True,
-                    "download_name": download_name(item.filename, media_type),
-                    "media_type": media_type,
-                    "width": width,
-                    "height": height,
-                    "data": base64.b64encode(body).decode("ascii"),
+                    "ok": False,
+                    "error": type(exc).__name__,
+                    "detail": str(exc),
                 }
             )
-        return JSONResponse({"results": results})
+            continue
+        results.append(
+            {
+                "filename": item.filename,
+                "ok": True,
+                "download_name": download_name(item.filename, media_type),
+                "media_type": media_type,
+                "width": width,
+                "height": height,
+                "data": base64.b64encode(body).decode("ascii"),
+            }
+        )
+    return JSONResponse({"results": results})
 
 
 def parse_options(fields: dict[str, str]) -> Options:
