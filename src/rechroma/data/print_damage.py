@@ -11,11 +11,18 @@ high enough to see: what a repair should fill, and nothing else.
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+import torch
+from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
+
+from rechroma.data.shards import ShardDataset, center_crop, decode_rgb, random_resized_crop
+
+logger = logging.getLogger(__name__)
 
 # Opacity over which a pixel counts as damaged in the mask.
 MASK_OPACITY = 0.25
@@ -53,13 +60,21 @@ class Damaged:
 
 
 def damage_photo(
-    gray: np.ndarray, rng: np.random.Generator, cfg: DamageConfig = DamageConfig()
+    gray: np.ndarray,
+    rng: np.random.Generator,
+    cfg: DamageConfig = DamageConfig(),
+    scale: float | None = None,
 ) -> Damaged:
-    """Draw print damage on `gray` ((H, W) uint8); seeded by `rng`, never in place."""
+    """Draw print damage on `gray` ((H, W) uint8); seeded by `rng`, never in place.
+
+    `scale` sizes the defects (1 for a 1-megapixel photo); by default the photo's own,
+    the square root of its megapixels. A training crop passes the scale of the photo it
+    stands for, so that its defects are as wide as they would be there.
+    """
     if gray.ndim != 2 or gray.dtype != np.uint8:
         raise ValueError(f"damage_photo takes an (H, W) uint8 photo, got {gray.shape} {gray.dtype}")
     height, width = gray.shape
-    scale = math.sqrt(height * width / 1e6)
+    scale = math.sqrt(height * width / 1e6) if scale is None else scale
     bright = Image.new("L", (width, height), 0)  # opacity of bright defects, 0..255
     dark = Image.new("L", (width, height), 0)
     layers = (ImageDraw.Draw(bright), ImageDraw.Draw(dark))
@@ -210,3 +225,40 @@ def _fold(
         points = [(0.0, y + float(rng.normal(0, 3 * scale))), (float(width), y)]
     line_width = max(2, round(float(rng.uniform(2.0, 6.0)) * scale))
     draw.line(points, fill=_opacity(rng, 0.4), width=line_width)
+
+
+@dataclass
+class DamagedShards(ShardDataset):
+    """`(damaged gray, mask)` training pairs from the photos of tar shards.
+
+    Each photo becomes a random gray crop of `crop_size`, damaged as part of a photo of
+    `scales` (drawn per crop) megapixels' defect scale, sometimes with film grain so
+    that grain is learnt as no damage. Yields `(1, S, S)` gray in [-1, 1] and `(1, S, S)`
+    mask in {0, 1}. Evaluation mode is seeded per photo, so a validation set is fixed.
+    """
+
+    damage: DamageConfig = field(default_factory=DamageConfig)
+    scales: tuple[float, float] = (0.25, 1.2)
+    grain: float = 0.4
+
+    def _samples(
+        self, members: Iterable[tuple[str, bytes]], rng: np.random.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for index, (key, data) in enumerate(members):
+            try:
+                image = decode_rgb(data)
+            except (OSError, UnidentifiedImageError, ValueError) as exc:
+                logger.warning("skipping undecodable sample %s: %s", key, exc)
+                continue
+            local = rng if self.train else np.random.default_rng([self.seed, index])
+            if self.train:
+                image = random_resized_crop(image, self.crop_size, self.min_crop_scale, local)
+            else:
+                image = center_crop(image, self.crop_size)
+            gray = np.asarray(image.convert("L"))
+            if local.random() < self.grain:
+                noise = local.normal(0, local.uniform(2, 8), gray.shape)
+                gray = np.clip(gray + noise + 0.5, 0, 255).astype(np.uint8)
+            damaged = damage_photo(gray, local, self.damage, float(local.uniform(*self.scales)))
+            x = torch.from_numpy(damaged.image.astype(np.float32) / 127.5 - 1.0)[None]
+            yield x, torch.from_numpy(damaged.mask.astype(np.float32))[None]

@@ -9,6 +9,7 @@ from torch import nn
 
 from rechroma.errors import ConfigError
 from rechroma.models.classifier import Classifier
+from rechroma.models.defect_unet import DefectUNet
 from rechroma.models.efficientnet_lite import EfficientNetLite0
 from rechroma.models.lite_unet import Lite0UNet
 from rechroma.models.patchgan import PatchDiscriminator
@@ -18,6 +19,8 @@ _GENERATORS: dict[str, Callable[..., nn.Module]] = {"unet": UNet, "lite0-unet": 
 # Networks that help training (pretraining, perceptual loss, adversary) but never colorize.
 _AUXILIARY: dict[str, Callable[..., nn.Module]] = {
     "classifier": Classifier,
+    # Restoration: where a scanned print is damaged (rechroma.restoration).
+    "defect-unet": DefectUNet,
     "efficientnet-lite0": EfficientNetLite0,
     "patchgan": PatchDiscriminator,
 }
@@ -29,11 +32,11 @@ def list_generators() -> list[str]:
 
 
 def generator_parameters(name: str) -> set[str]:
-    """The keyword arguments generator `name`'s constructor takes."""
-    try:
-        factory = _GENERATORS[name]
-    except KeyError:
-        raise ConfigError(f"unknown model {name!r}; choose one of {list_generators()}") from None
+    """The keyword arguments network `name`'s constructor takes (a generator, or any
+    registered network a config may train, such as the defect detector)."""
+    factory = _GENERATORS.get(name) or _AUXILIARY.get(name)
+    if factory is None:
+        raise ConfigError(f"unknown model {name!r}; choose one of {list_generators()}")
     return set(inspect.signature(factory).parameters)
 
 

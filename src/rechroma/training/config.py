@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rechroma.data.degrade import DegradeConfig
+from rechroma.data.print_damage import DamageConfig
 from rechroma.errors import ConfigError
 from rechroma.models import generator_parameters
 
@@ -42,6 +43,8 @@ class DataConfig:
     shuffle_buffer: int = 2000
     workers: int = 1
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
+    # task = "restore": the print damage drawn on each crop for the defect detector.
+    damage: DamageConfig = field(default_factory=DamageConfig)
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,9 @@ class HintConfig:
 class Config:
     """Everything a training run needs; saved with every checkpoint."""
 
+    # "colorize": a generator, L -> ab. "restore": the print-damage detector
+    # (`rechroma.training.restore`), gray -> damage mask, from the same data sections.
+    task: str = "colorize"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

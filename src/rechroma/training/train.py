@@ -116,6 +116,12 @@ def train(cfg: Config, run_dir: Path, resume: bool = False, progress: bool = Tru
     torchrun, every process runs this with its own part of the data (see
     `rechroma.training.distributed`); all return the final checkpoint's path.
     """
+    if cfg.task == "restore":
+        from rechroma.training.restore import train_detector
+
+        return train_detector(cfg, run_dir, resume, progress)
+    if cfg.task != "colorize":
+        raise ConfigError(f"task {cfg.task!r} is not 'colorize' or 'restore'")
     context = DistributedContext.from_environment(cfg.train.device)
     try:
         return _train(cfg, run_dir, resume, progress, context)
