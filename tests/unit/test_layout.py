@@ -28,11 +28,15 @@ FORBIDDEN = {
     "rechroma.paths": ["torch", "rechroma.inference", "rechroma.cli", "rechroma.server"],
     "rechroma.images": ["torch", "rechroma.inference", "rechroma.cli", "rechroma.server"],
     "rechroma": ["torch", "rechroma.cli", "rechroma.server"],
+    # Restoration stands beside inference: neither imports the other's package.
+    "rechroma.restoration": ["rechroma.inference", "rechroma.training", "rechroma.cli"],
 }
 
 # The command line is a package: one module per command (or pair of close commands).
 CLI_COMMANDS = {
     "colorize": "colorize",
+    "restore": "restore",
+    "eval-restore": "restore",
     "train": "train",
     "pretrain": "train",
     "prepare": "prepare",

@@ -19,6 +19,7 @@ from rechroma.cli import (
     evaluate,
     plot,
     prepare,
+    restore,
     serve,
     train,
     weights,
@@ -27,7 +28,7 @@ from rechroma.cli.options import EXIT_ERROR, common_options, say
 from rechroma.errors import RechromaError
 from rechroma.memory import tune_malloc
 
-COMMANDS = (train, colorize, prepare, evaluate, weights, plot, serve)
+COMMANDS = (train, colorize, restore, prepare, evaluate, weights, plot, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

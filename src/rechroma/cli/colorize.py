@@ -12,12 +12,14 @@ from rechroma.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     add_model_args,
+    add_restore_args,
     float_in,
     int_in,
     load_colorizer,
-    print_json,
+    restore_options,
     say,
 )
+from rechroma.cli.report import announce_skipped, summarise, write_failures
 from rechroma.errors import InvalidOptionError, OutputWriteError, RechromaError
 from rechroma.images import DEFAULT_MAX_PIXELS, FORMATS
 from rechroma.paths import STDIO
@@ -25,7 +27,6 @@ from rechroma.paths import STDIO
 if TYPE_CHECKING:
     from rechroma.inference.files import BatchReport
     from rechroma.inference.hints import Hint
-    from rechroma.paths import Plan
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="write failed inputs here as TSV (default: OUT/rechroma-failures.tsv for folders)",
     )
     colorize.add_argument(
+        "--restore",
+        action="store_true",
+        help="repair scratches, dust, cracks and fading first (see rechroma restore)",
+    )
+    add_restore_args(colorize, prefix="with --restore: ")
+    colorize.add_argument(
         "--ray",
         nargs="?",
         const="local",
@@ -139,10 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
     source = Path(args.input)
     plan = plan_outputs(source, args.output, args.format)
-    if plan.not_images:
-        say(_describe_skipped(plan.not_images, source, "not images"))
-    if plan.broken_links:
-        say(_describe_skipped(plan.broken_links, source, "links that lead nowhere"))
+    announce_skipped(plan, source)
     if plan.empty:
         # A folder with nothing to colorize must never look like success.
         say(f"no photos or clips to colorize in {source}")
@@ -150,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
     hints, hints_dir = _hints(args, source)
     if hints and plan.videos:
         raise InvalidOptionError("--hint/--hints are for photos, not video clips")
+    if args.restore and plan.videos:
+        raise InvalidOptionError("--restore is for photos; clips are coloured as they are")
     # Every output folder must take files before the first photo is coloured.
     for folder in sorted({dst.parent for _, dst in (*plan.pairs, *plan.videos)}):
         check_writable(folder)
@@ -163,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         hints=hints,
         hints_dir=hints_dir,
         input_root=source if source.is_dir() else None,
+        restore=restore_options(args) if args.restore else None,
     )
     ray = None
     if args.ray is not None:
@@ -184,56 +191,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if plan.videos:
         _colorize_videos(args, plan.videos, report)
-    failures_file = _write_failures(args, source, report)
-    _summarise(args, source, plan, report, failures_file)
+    failures_file = write_failures(args, source, report)
+    summarise(args, source, plan, report, failures_file)
     return EXIT_FAILED if report.failed else EXIT_OK
-
-
-def _write_failures(args: argparse.Namespace, source: Path, report: BatchReport) -> Path | None:
-    """The failures TSV (folders, or --failures); None when there is none to point at."""
-    failures_file = args.failures or (
-        Path(args.output) / "rechroma-failures.tsv" if source.is_dir() else None
-    )
-    if failures_file is None:
-        return None
-    try:
-        if report.failed:
-            report.write_failures(failures_file)
-            return failures_file
-        if args.failures is None:
-            failures_file.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
-    except OSError as exc:
-        say(f"cannot write the failures list {failures_file} ({exc.strerror or exc})")
-    return None
-
-
-def _summarise(
-    args: argparse.Namespace,
-    source: Path,
-    plan: Plan,
-    report: BatchReport,
-    failures_file: Path | None,
-) -> None:
-    if args.json:
-        summary = report.as_dict()
-        summary["not_images"] = [str(p) for p in plan.not_images]
-        summary["broken_links"] = [str(p) for p in plan.broken_links]
-        summary["failures_file"] = str(failures_file) if failures_file else None
-        print_json(summary)
-    if not (source.is_dir() or len(plan.pairs) + len(plan.videos) > 1 or report.skipped):
-        return
-    line = report.summary()
-    if plan.not_images:
-        line += f", {len(plan.not_images)} not images"
-    if plan.broken_links:
-        line += f", {len(plan.broken_links)} broken links"
-    if report.skipped:
-        # Options are not compared with an earlier run's: say so, or a new --vividness
-        # would look as if it had no effect.
-        line += "; skipped outputs were not redone with this run's options (--overwrite does)"
-    if failures_file is not None:
-        line += f"; failures listed in {failures_file}"
-    say(line)
 
 
 def _run_stdio(args: argparse.Namespace) -> int:
@@ -327,11 +287,3 @@ def _hints(args: argparse.Namespace, source: Path | None) -> tuple[tuple[Hint, .
     if args.hints is not None:
         hints += read_hints_file(args.hints)
     return tuple(hints), None
-
-
-def _describe_skipped(files: list[Path], root: Path, why: str, shown: int = 5) -> str:
-    """ "3 files skipped: not images: notes.txt, a/b.pdf, scan.xcf" (the first few names)."""
-    names = [str(p.relative_to(root)) for p in files[:shown]]
-    more = f", ... ({len(files) - shown} more)" if len(files) > shown else ""
-    noun = "file" if len(files) == 1 else "files"
-    return f"{len(files)} {noun} skipped: {why}: {', '.join(names)}{more}"

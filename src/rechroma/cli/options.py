@@ -14,6 +14,7 @@ from rechroma.errors import RechromaError
 
 if TYPE_CHECKING:
     from rechroma.inference.colorizer import Colorizer
+    from rechroma.restoration import RestoreOptions
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # some inputs failed, the rest were done
@@ -146,3 +147,49 @@ def print_json(value: Any, indent: int | None = None) -> None:
 def say(message: str) -> None:
     """A message for the person at the terminal, on stderr."""
     print(f"rechroma: {message}", file=sys.stderr, flush=True)
+
+
+TONE_MODES = ("auto", "on", "off", "clahe")
+
+
+def add_restore_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The repair's options (`restore`, and `colorize --restore`)."""
+    parser.add_argument(
+        "--detector",
+        type=Path,
+        default=None,
+        help="defect detector weights (the shipped one)",
+    )
+    parser.add_argument(
+        "--defects-threshold",
+        type=float_in(0.01, 0.99),
+        default=None,
+        metavar="P",
+        help="damage probability above which a pixel is filled: lower repairs more (0.5)",
+    )
+    parser.add_argument(
+        "--tone",
+        choices=TONE_MODES,
+        default="auto",
+        help="faded prints: levels from robust percentiles when the histogram is narrow "
+        "(auto), always (on), adaptive equalisation (clahe), or never (off)",
+    )
+    parser.add_argument("--tone-strength", type=float_in(0.0, 1.0), default=1.0, help="0..1 (1)")
+    parser.add_argument(
+        "--save-mask",
+        action="store_true",
+        help=f"{prefix}write what was repaired as <output>.mask.png beside each output",
+    )
+
+
+def restore_options(args: argparse.Namespace) -> RestoreOptions:
+    """The `RestoreOptions` that `add_restore_args` parsed."""
+    from rechroma.restoration import RestoreOptions
+
+    return RestoreOptions(
+        weights=args.detector,
+        threshold=args.defects_threshold,
+        tone=args.tone,
+        tone_strength=args.tone_strength,
+        save_mask=args.save_mask,
+    )

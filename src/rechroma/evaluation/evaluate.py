@@ -98,7 +98,7 @@ def count_images(data: Path) -> int:
 
 def iter_images(data: Path, size: int) -> Iterator[tuple[str, Image.Image | None]]:
     """`(name, RGB photo resized to size x size)`, or `(name, None)` if unreadable."""
-    for name, load in _image_sources(data):
+    for name, load in image_sources(data):
         try:
             image = load()
         except (ImageReadError, OSError, UnidentifiedImageError, ValueError) as exc:
@@ -118,7 +118,7 @@ def _folder_photos(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
 
 
-def _image_sources(data: Path) -> Iterator[tuple[str, Callable[[], Image.Image]]]:
+def image_sources(data: Path) -> Iterator[tuple[str, Callable[[], Image.Image]]]:
     """`(name, loader)` pairs, so a photo that fails to decode is skipped, not fatal."""
     if _is_shard(data):
         for key, payload in iter_shard(data):

@@ -36,6 +36,7 @@ from rechroma.memory import tune_malloc
 if TYPE_CHECKING:
     from rechroma.inference.cluster import RayOptions
     from rechroma.inference.colorizer import Colorizer
+    from rechroma.restoration import Restorer
 
 __all__ = ["BatchOptions", "BatchReport", "colorize_many", "failure_reason"]
 
@@ -101,15 +102,18 @@ def colorize_many(
 # The worker process's colorizer, built once by `_init_worker`. Module state only in
 # worker processes, which exist to hold exactly this.
 _worker_colorizer: Colorizer | None = None
+_worker_restorer: Restorer | None = None
 
 
 def _init_worker(options: BatchOptions, threads: int, parent_pid: int) -> None:
-    global _worker_colorizer
+    global _worker_colorizer, _worker_restorer
     _exit_with_parent(parent_pid)
     tune_malloc()  # a worker process is an entry point of its own
     from rechroma.inference.colorizer import Colorizer
 
     _worker_colorizer = Colorizer.load(options.weights, options.render_size, threads)
+    if options.restore is not None:
+        _worker_restorer = options.restore.load(threads)
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -136,7 +140,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 def _colorize_in_worker(src: Path, dst: Path, options: BatchOptions) -> Result:
     assert _worker_colorizer is not None, "worker used before _init_worker"
-    return colorize_one(src, dst, options, _worker_colorizer)
+    return colorize_one(src, dst, options, _worker_colorizer, _worker_restorer)
 
 
 def _run_serial(todo: list[tuple[Path, Path]], options: BatchOptions) -> Iterator[Result]:
@@ -145,8 +149,9 @@ def _run_serial(todo: list[tuple[Path, Path]], options: BatchOptions) -> Iterato
     from rechroma.inference.colorizer import Colorizer
 
     colorizer = Colorizer.load(options.weights, options.render_size, options.threads)
+    restorer = options.restore.load(options.threads) if options.restore else None
     for src, dst in todo:
-        yield colorize_one(src, dst, options, colorizer)
+        yield colorize_one(src, dst, options, colorizer, restorer)
 
 
 def _run_pool(todo: list[tuple[Path, Path]], options: BatchOptions, jobs: int) -> Iterator[Result]:

@@ -45,11 +45,14 @@ class _ColorizeActor:
 
         self.options = options
         self.colorizer = Colorizer.load(options.weights, options.render_size, threads, device)
+        self.restorer = options.restore.load(threads) if options.restore else None
 
     def __call__(self, rows: dict[str, list]) -> dict[str, list]:
         out: dict[str, list] = {"src": [], "dst": [], "reason": [], "message": []}
         for src, dst in zip(rows["src"], rows["dst"], strict=True):
-            _, _, error = colorize_one(Path(src), Path(dst), self.options, self.colorizer)
+            _, _, error = colorize_one(
+                Path(src), Path(dst), self.options, self.colorizer, self.restorer
+            )
             reason, message = error or ("", "")
             for key, value in zip(out, (src, dst, reason, message), strict=True):
                 out[key].append(value)

@@ -27,6 +27,7 @@ from rechroma.inference.hints import Hint, HintError, read_hints_file
 
 if TYPE_CHECKING:
     from rechroma.inference.colorizer import Colorizer
+    from rechroma.restoration import RestoreOptions, Restorer
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class BatchOptions:
     # without one is colourised automatically.
     hints_dir: Path | None = None
     input_root: Path | None = None
+    # Repair print damage before colouring (`colorize --restore`); None colours as read.
+    restore: RestoreOptions | None = None
 
     def hints_for(self, src: Path) -> tuple[Hint, ...]:
         """The hints that apply to `src`."""
@@ -128,20 +131,54 @@ def failure_reason(exc: BaseException) -> str:
     return "internal error"
 
 
-def colorize_one(src: Path, dst: Path, options: BatchOptions, colorizer: Colorizer) -> Result:
-    """Colorize one file into `dst`; a failure is returned with its reason, never raised."""
+def colorize_one(
+    src: Path,
+    dst: Path,
+    options: BatchOptions,
+    colorizer: Colorizer,
+    restorer: Restorer | None = None,
+) -> Result:
+    """Colorize one file into `dst` (repaired first when `options.restore`); a failure is
+    returned with its reason, never raised."""
     try:
-        colorizer.colorize_file(
-            src,
-            dst,
-            quality=options.quality,
-            max_pixels=options.max_pixels,
-            vividness=options.vividness,
-            hints=options.hints_for(src),
-        )
+        if options.restore is None:
+            colorizer.colorize_file(
+                src,
+                dst,
+                quality=options.quality,
+                max_pixels=options.max_pixels,
+                vividness=options.vividness,
+                hints=options.hints_for(src),
+            )
+        else:
+            assert restorer is not None, "options.restore needs a Restorer"
+            _restore_and_colorize(src, dst, options, options.restore, colorizer, restorer)
     except Exception as exc:  # one file must never stop the batch; the reason is reported
         message = str(exc) if isinstance(exc, RechromaError) else f"{src}: {exc}"
         if not isinstance(exc, RechromaError | OSError | MemoryError):
             logger.exception("unexpected error on %s", src)
         return src, dst, (failure_reason(exc), message)
     return src, dst, None
+
+
+def _restore_and_colorize(
+    src: Path,
+    dst: Path,
+    options: BatchOptions,
+    restore: RestoreOptions,
+    colorizer: Colorizer,
+    restorer: Restorer,
+) -> None:
+    from rechroma.images import check_fits_format, open_photo, output_format, save_photo
+    from rechroma.restoration.restorer import mask_path_for, save_mask
+
+    format_name = output_format(dst)[0]
+    photo = open_photo(src, max_pixels=options.max_pixels)
+    check_fits_format(photo.gray.size, format_name, str(src))
+    repaired = restorer.restore(photo, restore.threshold, restore.tone, restore.tone_strength)
+    result = colorizer.colorize_for_format(
+        repaired.photo, format_name, vividness=options.vividness, hints=options.hints_for(src)
+    )
+    save_photo(repaired.photo, result, dst, options.quality)
+    if restore.save_mask:
+        save_mask(repaired.mask, mask_path_for(dst))

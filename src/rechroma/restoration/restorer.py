@@ -1,0 +1,238 @@
+"""Find print damage with the detector network, fill it, and repair faded tone.
+
+The detector (`defect-unet`) sees the photo at a working size of at most
+`WORK_PIXELS` (a 12 MP scan's scratches are still several pixels wide there), in tiles
+with overlap so memory stays bounded. Its probability map is brought to full size and
+thresholded; the mask is grown by a pixel or two to cover the scanner's soft fringe,
+and what it covers is filled at full resolution by OpenCV's inpainting (Telea's fast
+marching: thin defects vanish without smearing the texture around them). Clean areas
+are never touched: the output equals the input outside the mask.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from rechroma.errors import InvalidOptionError
+from rechroma.images import (
+    DEFAULT_MAX_PIXELS,
+    Photo,
+    check_fits_format,
+    open_photo,
+    output_format,
+    photo_from_image,
+    save_photo,
+    write_atomically,
+)
+from rechroma.models.checkpoint import CheckpointInfo, load_model
+from rechroma.restoration.tone import TONE_MODES, repair_tone
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
+DEFAULT_DETECTOR = WEIGHTS_DIR / "rechroma-defects-v1.safetensors"
+# The detector sees the photo at most this large; defects are drawn to scale in training.
+WORK_PIXELS = 1_500_000
+TILE = 384
+OVERLAP = 32
+DEFAULT_THRESHOLD = 0.5
+# Telea's neighbourhood, in full-resolution pixels per working pixel.
+INPAINT_RADIUS = 3
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """How photos are repaired before they are coloured (`colorize --restore`)."""
+
+    weights: Path | None = None  # the detector; the shipped one when None
+    threshold: float | None = None
+    tone: str = "auto"
+    tone_strength: float = 1.0
+    save_mask: bool = False  # write `<output>.mask.png` beside each output
+
+    def load(self, threads: int | None = None) -> Restorer:
+        """The Restorer these options name."""
+        return Restorer.load(self.weights, self.threshold, threads)
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """A repaired photo, and where it was repaired."""
+
+    photo: Photo  # the input's Photo with its gray replaced by the repaired one
+    mask: np.ndarray  # (H, W) bool: the pixels that were filled
+    toned: bool  # whether the tone repair changed the photo
+
+
+class Restorer:
+    """A loaded defect detector and its settings; build once, call for every photo."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        info: CheckpointInfo,
+        weights_path: Path | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        device: str = "cpu",
+    ) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise InvalidOptionError(f"defect threshold {threshold} is outside (0, 1)")
+        self.model = model.eval().to(device)
+        self.info = info
+        self.weights_path = weights_path
+        self.threshold = threshold
+        self.device = torch.device(device)
+
+    @classmethod
+    def load(
+        cls,
+        weights: Path | None = None,
+        threshold: float | None = None,
+        threads: int | None = None,
+        device: str = "cpu",
+    ) -> Restorer:
+        """Load the detector (the shipped one by default) with safetensors, never pickle."""
+        if threads is not None:
+            torch.set_num_threads(threads)
+        path = weights or DEFAULT_DETECTOR
+        model, info = load_model(path, device)
+        if info.model_name != "defect-unet":
+            raise InvalidOptionError(f"{path} holds a {info.model_name!r}, not a defect detector")
+        return cls(model, info, path, threshold or DEFAULT_THRESHOLD, device)
+
+    @torch.inference_mode()
+    def probability(self, gray: Image.Image) -> Image.Image:
+        """Per-pixel damage probability of a mode "L" photo, as an "L" image (0..255)."""
+        width, height = gray.size
+        shrink = max(1.0, math.sqrt(width * height / WORK_PIXELS))
+        work_size = (max(1, round(width / shrink)), max(1, round(height / shrink)))
+        work = gray if shrink == 1.0 else gray.resize(work_size, Image.Resampling.BILINEAR)
+        pixels = torch.from_numpy(np.asarray(work, dtype=np.float32) / 127.5 - 1.0)
+        out = torch.empty_like(pixels)
+        for top, bottom, keep_top, keep_bottom in _spans(pixels.shape[0]):
+            for left, right, keep_left, keep_right in _spans(pixels.shape[1]):
+                tile = pixels[top:bottom, left:right][None, None].to(self.device)
+                probability = torch.sigmoid(self.model(tile).float())[0, 0].cpu()
+                out[keep_top:keep_bottom, keep_left:keep_right] = probability[
+                    keep_top - top : keep_bottom - top, keep_left - left : keep_right - left
+                ]
+        as_image = Image.fromarray((out.numpy() * 255 + 0.5).astype(np.uint8))
+        return as_image if shrink == 1.0 else as_image.resize(gray.size, Image.Resampling.BILINEAR)
+
+    def detect(self, gray: Image.Image, threshold: float | None = None) -> np.ndarray:
+        """The damage mask of a mode "L" photo at its full size, grown over the fringe."""
+        import cv2
+
+        level = round(255 * (threshold or self.threshold))
+        mask = (np.asarray(self.probability(gray)) >= level).astype(np.uint8)
+        grow = max(1, round(math.sqrt(gray.width * gray.height / WORK_PIXELS)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+        return cv2.dilate(mask, kernel).astype(bool)
+
+    def fill(self, gray: Image.Image, mask: np.ndarray) -> Image.Image:
+        """Fill the masked pixels from their surroundings (Telea); the rest is unchanged."""
+        if not mask.any():
+            return gray
+        import cv2
+
+        pixels = np.asarray(gray)
+        scale = max(1.0, math.sqrt(gray.width * gray.height / WORK_PIXELS))
+        radius = max(2, round(INPAINT_RADIUS * scale))
+        filled = cv2.inpaint(pixels, mask.astype(np.uint8), radius, cv2.INPAINT_TELEA)
+        # Telea leaves unmasked pixels alone; copying them back makes that a guarantee.
+        filled[~mask] = pixels[~mask]
+        return Image.fromarray(filled)
+
+    def restore(
+        self,
+        image: Image.Image | Photo,
+        threshold: float | None = None,
+        tone: str = "auto",
+        tone_strength: float = 1.0,
+        mask: np.ndarray | None = None,
+    ) -> Restoration:
+        """Repair a photo: detect (or take `mask`), fill, then the tone repair.
+
+        Args:
+            image: a `Photo` or any PIL image (made upright, its alpha kept).
+            threshold: damage probability above which a pixel is filled (lower: more).
+            tone: "auto" (levels only if the print is faded), "on", "clahe" or "off".
+            tone_strength: blend of the tone repair, 0..1.
+            mask: (H, W) bool pixels to fill instead of the detector's, e.g. corrected
+                by a person.
+        """
+        if tone not in TONE_MODES:
+            raise InvalidOptionError(f"tone {tone!r} is not one of {TONE_MODES}")
+        if not 0.0 <= tone_strength <= 1.0:
+            raise InvalidOptionError(f"tone strength {tone_strength} is outside 0..1")
+        photo = image if isinstance(image, Photo) else photo_from_image(image)
+        gray = photo.gray
+        if mask is None:
+            mask = self.detect(gray, threshold)
+        elif mask.shape != (gray.height, gray.width):
+            raise InvalidOptionError(
+                f"mask of {mask.shape[1]}x{mask.shape[0]} for a {gray.width}x{gray.height} photo"
+            )
+        repaired = self.fill(gray, mask)
+        toned = repair_tone(repaired, tone, tone_strength)
+        return Restoration(replace(photo, gray=toned), mask, toned is not repaired)
+
+    def restore_file(
+        self,
+        src: str | Path,
+        dst: str | Path,
+        quality: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        threshold: float | None = None,
+        tone: str = "auto",
+        tone_strength: float = 1.0,
+        mask_path: Path | None = None,
+    ) -> Path:
+        """Read `src`, repair it, write the repaired gray photo to `dst` (and its mask)."""
+        src, dst = Path(src), Path(dst)
+        format_name = output_format(dst)[0]
+        photo = open_photo(src, max_pixels=max_pixels)
+        check_fits_format(photo.gray.size, format_name, str(src))
+        result = self.restore(photo, threshold, tone, tone_strength)
+        if mask_path is not None:
+            save_mask(result.mask, mask_path)
+        return save_photo(result.photo, result.photo.gray, dst, quality)
+
+
+def save_mask(mask: np.ndarray, path: Path) -> Path:
+    """The mask as a PNG: white where the photo was repaired."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="PNG", optimize=True)
+    write_atomically(path, buffer.getvalue())
+    return path
+
+
+def mask_path_for(output: Path) -> Path:
+    """Where `--save-mask` puts an output's mask: `<name>.mask.png` beside it."""
+    return output.with_name(f"{output.stem}.mask.png")
+
+
+def _spans(length: int) -> list[tuple[int, int, int, int]]:
+    """Tiles along one axis: `(start, end, keep_start, keep_end)`, overlapping by
+    `OVERLAP` so every kept pixel saw context on both sides."""
+    if length <= TILE:
+        return [(0, length, 0, length)]
+    step = TILE - 2 * OVERLAP
+    spans = []
+    for keep_start in range(0, length, step):
+        keep_end = min(length, keep_start + step)
+        start = max(0, keep_start - OVERLAP)
+        end = min(length, start + TILE)
+        start = max(0, end - TILE)
+        spans.append((start, end, keep_start, keep_end))
+    return spans
