@@ -128,7 +128,8 @@ def real_photo(photos_val: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def start_server():
-    """Start a real uvicorn server on a free loopback port: `start_server(settings, colorizer)`
+    """Start a real uvicorn server on a free loopback port: `start_server(settings, colorizer,
+    restorer=None)`
     returns its base URL; every server stops at the end of the session."""
     import socket
     import threading
@@ -141,11 +142,11 @@ def start_server():
 
     servers = []
 
-    def start(settings, colorizer) -> str:
+    def start(settings, colorizer, restorer=None) -> str:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        app = create_app(settings, colorizer=colorizer)
+        app = create_app(settings, colorizer=colorizer, restorer=restorer)
         limits = uvicorn_limits(settings or ServerSettings())
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **limits)

@@ -131,3 +131,42 @@ def test_eval_restore_reports_and_draws(tiny_detector, photos_val, tmp_path) -> 
     assert summary["count"] == 3
     assert {"psnr_damaged", "psnr_repaired", "f1", "false_repair_share"} <= set(summary["median"])
     assert Image.open(tmp_path / "report" / "grid.png").width == 4 * 200
+
+
+@pytest.fixture(scope="module")
+def restore_server(start_server, tiny_weights, tiny_detector) -> str:
+    from rechroma.inference.colorizer import Colorizer
+    from rechroma.server.settings import ServerSettings
+
+    return start_server(
+        ServerSettings(),
+        Colorizer.load(tiny_weights, render_size=64, threads=1),
+        Restorer.load(tiny_detector),
+    )
+
+
+def test_restore_route_answers_the_photo_or_its_mask(restore_server) -> None:
+    import io
+
+    import httpx
+
+    buffer = io.BytesIO()
+    Image.fromarray(_photo()).save(buffer, format="PNG")
+    files = {"file": ("scan.png", buffer.getvalue(), "image/png")}
+    photo = httpx.post(f"{restore_server}/api/restore", files=files, timeout=60)
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/png"
+    assert int(photo.headers["x-repaired-pixels"]) >= 0
+    assert Image.open(io.BytesIO(photo.content)).size == (320, 240)
+    mask = httpx.post(
+        f"{restore_server}/api/restore", files=files, data={"answer": "mask"}, timeout=60
+    )
+    assert Image.open(io.BytesIO(mask.content)).mode == "L"
+    bad = httpx.post(
+        f"{restore_server}/api/restore", files=files, data={"tone": "sepia"}, timeout=60
+    )
+    assert bad.status_code == 422
+    coloured = httpx.post(
+        f"{restore_server}/api/colorize", files=files, data={"restore": "true"}, timeout=60
+    )
+    assert coloured.status_code == 200
+    assert Image.open(io.BytesIO(coloured.content)).mode == "RGB"

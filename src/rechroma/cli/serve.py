@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rechroma.cli.options import (
     EXIT_OK,
@@ -23,6 +24,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int_in(0, 65535), default=8000)
     add_model_args(serve)
+    serve.add_argument(
+        "--detector", type=Path, default=None, help="defect detector weights (the shipped one)"
+    )
     defaults = ServerSettings()
     serve.add_argument(
         "--max-upload-mb",
@@ -80,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = ServerSettings(
         weights=args.weights,
+        detector=args.detector,
         render_size=args.render_size,
         threads=args.threads,
         max_upload_bytes=int(args.max_upload_mb * 2**20),

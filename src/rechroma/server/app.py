@@ -24,6 +24,7 @@ from rechroma.errors import (
     VideoTooLongError,
 )
 from rechroma.inference.colorizer import Colorizer
+from rechroma.restoration import DEFAULT_DETECTOR, Restorer
 from rechroma.server.admission import Admission, ServerBusyError
 from rechroma.server.routes import router
 from rechroma.server.settings import ServerSettings
@@ -59,9 +60,12 @@ DOCS_CSP = (
 
 
 def create_app(
-    settings: ServerSettings | None = None, colorizer: Colorizer | None = None
+    settings: ServerSettings | None = None,
+    colorizer: Colorizer | None = None,
+    restorer: Restorer | None = None,
 ) -> FastAPI:
-    """Build the app; the model loads once at start-up unless a `colorizer` is given."""
+    """Build the app; the models load once at start-up unless given (`colorizer`, and the
+    defect detector `restorer`: the shipped one, or `settings.detector`, where present)."""
     settings = settings or ServerSettings()
 
     @asynccontextmanager
@@ -72,6 +76,7 @@ def create_app(
             render_size=settings.render_size,
             threads=settings.threads,
         )
+        app.state.restorer = restorer if restorer is not None else _load_restorer(settings)
         app.state.admission = Admission(settings.inference_workers, settings.max_queue)
         app.state.videos = VideoJobs(app.state.colorizer, settings)
         try:
@@ -136,6 +141,15 @@ def create_app(
     # Last, so /api and /docs win; StaticFiles never lists directories.
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="page")
     return app
+
+
+def _load_restorer(settings: ServerSettings) -> Restorer | None:
+    """The defect detector, or None (restore answers 422) when no weights file is there."""
+    path = settings.detector or DEFAULT_DETECTOR
+    if settings.detector is None and not path.is_file():
+        logger.warning("no defect detector at %s: restoring is off", path)
+        return None
+    return Restorer.load(path, threads=settings.threads)
 
 
 def status_for(exc: RechromaError) -> int:

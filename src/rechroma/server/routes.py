@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import io
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
 import anyio
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from PIL import Image
 
 from rechroma import __version__
 from rechroma.errors import InvalidOptionError, RechromaError
@@ -17,6 +20,8 @@ from rechroma.images import encode_photo, open_photo
 from rechroma.inference.colorizer import MAX_VIVIDNESS, Colorizer
 from rechroma.inference.hints import MAX_HINTS, Hint, hints_from_json
 from rechroma.memory import release_memory
+from rechroma.restoration import Restorer
+from rechroma.restoration.tone import TONE_MODES
 from rechroma.server.uploads import (
     BadUploadError,
     Upload,
@@ -83,6 +88,10 @@ class Options:
     output_format: str = "auto"
     batch: bool = False
     hints: tuple[Hint, ...] = ()
+    # Repair print damage first (the server's defect detector).
+    restore: bool = False
+    defects_threshold: float | None = None
+    tone: str = "auto"
 
 
 @router.get("/health")
@@ -173,7 +182,9 @@ async def _colorize_upload_files(
 
     async def run(item: UploadedFile) -> tuple[bytes, str, tuple[int, int]]:
         def work() -> tuple[bytes, str, tuple[int, int]]:
-            return colorize_upload(colorizer, item, options, settings.max_pixels)
+            return colorize_upload(
+                colorizer, item, options, settings.max_pixels, request.app.state.restorer
+            )
 
         # The bounded pool: inference never runs on the event loop.
         answer = await anyio.to_thread.run_sync(work, limiter=admission.workers)
@@ -231,17 +242,49 @@ def parse_options(fields: dict[str, str]) -> Options:
     output_format = (fields.get("format") or "auto").lower()
     if output_format not in FORMATS:
         raise InvalidOptionError(f"format {output_format!r} is not one of {list(FORMATS)}")
-    batch = (fields.get("batch") or "").lower() in ("1", "true", "yes", "on")
+    batch = _flag(fields, "batch")
     hints = tuple(hints_from_json(fields["hints"])) if fields.get("hints") else ()
-    return Options(vividness, render_size, output_format, batch, hints)
+    threshold, tone = parse_restore_options(fields)
+    return Options(
+        vividness, render_size, output_format, batch, hints, _flag(fields, "restore"),
+        threshold, tone,
+    )  # fmt: skip
+
+
+def _flag(fields: dict[str, str], name: str) -> bool:
+    return (fields.get(name) or "").lower() in ("1", "true", "yes", "on")
+
+
+def parse_restore_options(fields: dict[str, str]) -> tuple[float | None, str]:
+    """`defects_threshold` (0.01..0.99, the detector's own when absent) and `tone`."""
+    threshold = None
+    if fields.get("defects_threshold"):
+        try:
+            threshold = float(fields["defects_threshold"])
+        except ValueError as exc:
+            raise InvalidOptionError(f"defects_threshold must be a number ({exc})") from exc
+        if not 0.01 <= threshold <= 0.99:
+            raise InvalidOptionError(f"defects_threshold {threshold} is outside 0.01..0.99")
+    tone = (fields.get("tone") or "auto").lower()
+    if tone not in TONE_MODES:
+        raise InvalidOptionError(f"tone {tone!r} is not one of {list(TONE_MODES)}")
+    return threshold, tone
 
 
 def colorize_upload(
-    colorizer: Colorizer, item: UploadedFile, options: Options, max_pixels: int
+    colorizer: Colorizer,
+    item: UploadedFile,
+    options: Options,
+    max_pixels: int,
+    restorer: Restorer | None = None,
 ) -> tuple[bytes, str, tuple[int, int]]:
-    """Decode, colorize and encode one upload (in a worker thread)."""
+    """Decode, (repair,) colorize and encode one upload (in a worker thread)."""
     name = item.filename or "upload"
     photo = open_photo(item.data, max_pixels=max_pixels, name=name)
+    if options.restore:
+        photo = (
+            require_restorer(restorer).restore(photo, options.defects_threshold, options.tone).photo
+        )
     output_format = options.output_format
     if output_format == "auto":
         output_format = "jpeg" if photo.source_format == "JPEG" else "png"
@@ -262,3 +305,107 @@ def download_name(filename: str, media_type: str) -> str:
 def safe_stem(filename: str, fallback: str) -> str:
     """The file name's stem with only characters safe in a header, or `fallback`."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(filename or fallback).stem)[:80] or fallback
+
+
+def require_restorer(restorer: Restorer | None) -> Restorer:
+    """The server's Restorer, or a 422 saying it has none."""
+    if restorer is None:
+        raise InvalidOptionError("this server has no defect detector, so it cannot restore")
+    return restorer
+
+
+RESTORE_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "defects_threshold": {"type": "number", "minimum": 0.01, "maximum": 0.99},
+                        "tone": {"type": "string", "enum": list(TONE_MODES), "default": "auto"},
+                        "answer": {
+                            "type": "string",
+                            "enum": ["photo", "mask"],
+                            "default": "photo",
+                            "description": "the repaired gray photo, or the mask (PNG, white "
+                            "where the photo was repaired)",
+                        },
+                        "format": {"type": "string", "enum": list(FORMATS), "default": "auto"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/restore",
+    response_class=Response,
+    openapi_extra=RESTORE_SCHEMA,
+    responses={
+        200: {"content": {"image/png": {}, "image/jpeg": {}}, "description": "photo or mask"},
+        408: {"description": "the upload stalled or took too long"},
+        413: {"description": "the file is over a limit"},
+        415: {"description": "not an image, or a kind that cannot be read"},
+        422: {"description": "a broken image, an option out of range, or no detector"},
+        503: {"description": "busy: retry after the Retry-After seconds"},
+    },
+)
+async def restore(request: Request) -> Response:
+    """Repair scratches, dust, cracks and fading of one photo; it stays gray, full size.
+
+    `X-Repaired-Pixels` says how many pixels were filled.
+    """
+    settings = request.app.state.settings
+    admission = request.app.state.admission
+    upload = await read_upload(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        paced(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s),
+        UploadLimits(settings.max_upload_bytes, 1),
+    )
+    if not upload.files:
+        raise BadUploadError("no photo in the request: send it as a `file` field")
+    threshold, tone = parse_restore_options(upload.fields)
+    answer = (upload.fields.get("answer") or "photo").lower()
+    if answer not in ("photo", "mask"):
+        raise InvalidOptionError(f"answer {answer!r} is not 'photo' or 'mask'")
+    output_format = (upload.fields.get("format") or "auto").lower()
+    if output_format not in FORMATS:
+        raise InvalidOptionError(f"format {output_format!r} is not one of {list(FORMATS)}")
+    restorer = require_restorer(request.app.state.restorer)
+    item = upload.files[0]
+
+    def work() -> tuple[bytes, str, int]:
+        photo = open_photo(item.data, max_pixels=settings.max_pixels, name=item.filename)
+        result = restorer.restore(photo, threshold, tone)
+        if answer == "mask":
+            mask = Image.fromarray(result.mask.astype(np.uint8) * 255)
+            buffer = io.BytesIO()
+            mask.save(buffer, format="PNG")
+            return buffer.getvalue(), "image/png", int(result.mask.sum())
+        chosen = output_format
+        if chosen == "auto":
+            chosen = "jpeg" if photo.source_format == "JPEG" else "png"
+        format_name, media_type = MEDIA_TYPES[chosen]
+        options = {"quality": 95} if format_name in ("JPEG", "WEBP") else {}
+        body = encode_photo(result.photo, result.photo.gray, format_name, **options)
+        return body, media_type, int(result.mask.sum())
+
+    async with admission.admit():
+        body, media_type, repaired = await anyio.to_thread.run_sync(work, limiter=admission.workers)
+    suffix = "mask" if answer == "mask" else "restored"
+    extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[media_type]
+    name = f"{safe_stem(item.filename, 'photo')}-{suffix}.{extension}"
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'inline; filename="{name}"',
+            "X-Repaired-Pixels": str(repaired),
+        },
+    )

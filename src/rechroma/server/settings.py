@@ -11,6 +11,7 @@ class ServerSettings:
     """Web server limits and model choice; every limit answers with a clear 4xx."""
 
     weights: Path | None = None
+    detector: Path | None = None  # restoration's defect detector; the shipped one when None
     render_size: int | None = None
     threads: int | None = None  # torch threads for inference; PyTorch's default when None
     max_upload_bytes: int = 40 * 1024 * 1024  # per file
