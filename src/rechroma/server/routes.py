@@ -108,6 +108,7 @@ async def health(request: Request) -> dict[str, object]:
         "weights_sha256": colorizer.weights_sha256,
         "render_size": colorizer.render_size,
         "takes_hints": colorizer.takes_hints,
+        "restores": request.app.state.restorer is not None,
         "limits": {
             "max_file_mb": settings.max_upload_bytes / 2**20,
             "max_files": settings.max_files,

@@ -10,6 +10,7 @@ const EDIT_MAX_SIDE = 800;
 const HINT_DELAY_MS = 50; // let a drag or a burst of key presses settle first
 
 let takesHints = false;
+let restores = false; // the server has a defect detector
 
 const items = [];
 let queue = [];
@@ -43,6 +44,7 @@ function addFiles(files) {
       compare.style.setProperty("--split", `${event.target.value}%`);
     });
     setUpHints(item);
+    setUpRepair(item);
     $("#results").append(item.el);
     items.push(item);
     queue.push(item);
@@ -67,13 +69,13 @@ function setStatus(item, text) {
 }
 
 // POST one file; resolves to {blob, name} or rejects with a readable message.
-function request(file, options = {}, onProgress = null) {
+function request(file, options = {}, onProgress = null, route = "/api/colorize") {
   return new Promise((resolve, reject) => {
     const form = new FormData();
     form.append("file", file, file.name || "photo");
     for (const [key, value] of Object.entries(options)) form.append(key, String(value));
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/colorize");
+    xhr.open("POST", route);
     xhr.responseType = "blob";
     if (onProgress) xhr.upload.onprogress = (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
@@ -121,7 +123,7 @@ async function colorize(item) {
 }
 
 // Draw the result, keep its pixels and their luma, and make the gray "before" image.
-async function showResult(item) {
+async function showResult(item, keepBefore = false) {
   const bitmap = await createImageBitmap(item.blob);
   item.fullWidth = bitmap.width;
   item.fullHeight = bitmap.height;
@@ -149,12 +151,16 @@ async function showResult(item) {
   grayCanvas.width = width;
   grayCanvas.height = height;
   grayCanvas.getContext("2d").putImageData(gray, 0, 0);
-  const before = $(".before", item.el);
-  before.src = URL.createObjectURL(await new Promise((done) => grayCanvas.toBlob(done)));
-  before.alt = `Original (gray) of ${item.name}`;
+  if (!keepBefore) {
+    // "Before" stays the photo as uploaded, also once its repaired colour version is shown.
+    const before = $(".before", item.el);
+    before.src = URL.createObjectURL(await new Promise((done) => grayCanvas.toBlob(done)));
+    before.alt = `Original (gray) of ${item.name}`;
+  }
   item.editCopy = await editCopy(grayCanvas);
   $(".compare", item.el).hidden = false;
   $(".hints", item.el).hidden = !takesHints;
+  $(".repair", item.el).hidden = !restores;
   renderVividness(item);
 }
 
@@ -202,6 +208,7 @@ async function resultAt(item) {
   const factor = vividness();
   if (factor === 1 && !item.pins.length) return { blob: item.blob, name: item.blobName };
   const options = { vividness: factor };
+  if (item.restore) options.restore = true;
   if (item.pins.length) options.hints = hintsJson(item, item.fullWidth, item.fullHeight);
   return request(item.file, options);
 }
@@ -410,6 +417,60 @@ function setUpHints(item) {
   });
 }
 
+// ---- Repair: scratches, dust and cracks filled on the server before the colour goes on.
+
+function setUpRepair(item) {
+  const toggle = $(".repair-toggle", item.el);
+  const showMask = $(".mask-toggle", item.el);
+  toggle.addEventListener("change", async () => {
+    toggle.disabled = true;
+    item.restore = toggle.checked;
+    setStatus(item, toggle.checked ? "Repairing…" : "Colorizing…");
+    try {
+      const options = item.restore ? { restore: true } : {};
+      const result = await request(item.file, options);
+      item.blob = result.blob;
+      item.blobName = result.name;
+      await showResult(item, true);
+      if (item.restore && !item.mask) item.mask = await repairMask(item);
+      showMask.disabled = !item.restore;
+      if (!item.restore) showMask.checked = false;
+      drawMask(item, showMask.checked);
+      setStatus(item, "Done");
+    } catch (error) {
+      setStatus(item, `Repair failed: ${error.message}`);
+    } finally {
+      toggle.disabled = false;
+    }
+  });
+  showMask.addEventListener("change", () => drawMask(item, showMask.checked));
+}
+
+// The repair mask at preview size, as an image (white where the photo was repaired).
+async function repairMask(item) {
+  const result = await request(item.file, { answer: "mask" }, null, "/api/restore");
+  return createImageBitmap(result.blob);
+}
+
+// Repaired pixels in red over the result, or nothing.
+function drawMask(item, visible) {
+  const overlay = $(".mask-overlay", item.el);
+  overlay.hidden = !visible || !item.mask;
+  if (overlay.hidden) return;
+  const after = $(".after", item.el);
+  overlay.width = after.width;
+  overlay.height = after.height;
+  const context = overlay.getContext("2d", { willReadFrequently: true });
+  context.drawImage(item.mask, 0, 0, overlay.width, overlay.height);
+  const pixels = context.getImageData(0, 0, overlay.width, overlay.height);
+  const data = pixels.data;
+  for (let i = 0; i < data.length; i += 4) {
+    const on = data[i] > 127;
+    data[i] = 255; data[i + 1] = 40; data[i + 2] = 40; data[i + 3] = on ? 200 : 0;
+  }
+  context.putImageData(pixels, 0, 0);
+}
+
 function save(blob, name) {
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);
@@ -587,6 +648,8 @@ fetch("/api/health")
   .then((response) => response.json())
   .then((health) => {
     takesHints = Boolean(health.takes_hints);
+    restores = Boolean(health.restores);
+    for (const item of items) if (item.pixels) $(".repair", item.el).hidden = !restores;
     for (const item of items) if (item.pixels) $(".hints", item.el).hidden = !takesHints;
     const limits = health.limits;
     $("#limits").textContent =
