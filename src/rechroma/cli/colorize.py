@@ -12,6 +12,7 @@ from rechroma.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     add_model_args,
+    add_output_args,
     add_restore_args,
     float_in,
     int_in,
@@ -21,7 +22,7 @@ from rechroma.cli.options import (
 )
 from rechroma.cli.report import announce_skipped, summarise, write_failures
 from rechroma.errors import InvalidOptionError, OutputWriteError, RechromaError
-from rechroma.images import DEFAULT_MAX_PIXELS, FORMATS
+from rechroma.images import DEFAULT_MAX_PIXELS
 from rechroma.paths import STDIO
 
 if TYPE_CHECKING:
@@ -53,19 +54,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="output file (format from its extension), folder (mirrors IN's tree), or - for stdout",
     )
     add_model_args(colorize)
-    colorize.add_argument(
-        "--quality", type=int_in(1, 100), default=None, help="JPEG/WebP quality, 1..100 (95)"
-    )
-    colorize.add_argument(
-        "--format",
-        choices=sorted(s.lstrip(".") for s in FORMATS),
-        default=None,
-        help="output format for folders and stdout (default: the input's, else png)",
-    )
-    colorize.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
-    colorize.add_argument(
-        "--max-pixels", type=int_in(1), default=None, help="refuse larger images (100 MP)"
-    )
+    add_output_args(colorize)
     colorize.add_argument(
         "--vividness",
         type=float_in(0.0, MAX_VIVIDNESS),
@@ -107,12 +96,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     colorize.add_argument(
         "--jobs", "-j", type=int_in(1, 256), default=1, help="worker processes for folders (1)"
-    )
-    colorize.add_argument(
-        "--failures",
-        type=Path,
-        default=None,
-        help="write failed inputs here as TSV (default: OUT/rechroma-failures.tsv for folders)",
     )
     colorize.add_argument(
         "--restore",

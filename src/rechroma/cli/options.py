@@ -193,3 +193,29 @@ def restore_options(args: argparse.Namespace) -> RestoreOptions:
         tone_strength=args.tone_strength,
         save_mask=args.save_mask,
     )
+
+
+def add_output_args(parser: argparse.ArgumentParser) -> None:
+    """How a command over files writes them: --quality, --format, --overwrite,
+    --max-pixels and --failures (`colorize`, `restore`)."""
+    from rechroma.images import FORMATS
+
+    parser.add_argument(
+        "--quality", type=int_in(1, 100), default=None, help="JPEG/WebP quality, 1..100 (95)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=sorted(s.lstrip(".") for s in FORMATS),
+        default=None,
+        help="output format for folders and stdout (default: the input's, else png)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
+    parser.add_argument(
+        "--max-pixels", type=int_in(1), default=None, help="refuse larger images (100 MP)"
+    )
+    parser.add_argument(
+        "--failures",
+        type=Path,
+        default=None,
+        help="write failed inputs here as TSV (default: OUT/rechroma-failures.tsv for folders)",
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 from rechroma.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    add_output_args,
     add_restore_args,
     float_in,
     int_in,
@@ -18,7 +19,7 @@ from rechroma.cli.options import (
 )
 from rechroma.cli.report import announce_skipped, summarise, write_failures
 from rechroma.errors import InvalidOptionError, RechromaError
-from rechroma.images import DEFAULT_MAX_PIXELS, FORMATS
+from rechroma.images import DEFAULT_MAX_PIXELS
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -35,25 +36,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     restore.add_argument("input", type=Path, metavar="IN")
     restore.add_argument("output", metavar="OUT", help="output file or folder")
     add_restore_args(restore)
-    restore.add_argument(
-        "--quality", type=int_in(1, 100), default=None, help="JPEG/WebP quality, 1..100 (95)"
-    )
-    restore.add_argument(
-        "--format",
-        choices=sorted(s.lstrip(".") for s in FORMATS),
-        default=None,
-        help="output format for folders (default: the input's, else png)",
-    )
-    restore.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
-    restore.add_argument(
-        "--max-pixels", type=int_in(1), default=None, help="refuse larger images (100 MP)"
-    )
-    restore.add_argument(
-        "--failures",
-        type=Path,
-        default=None,
-        help="write failed inputs here as TSV (default: OUT/rechroma-failures.tsv for folders)",
-    )
+    add_output_args(restore)
     restore.add_argument(
         "--threads", type=int_in(1, 256), default=None, help="CPU threads for torch"
     )

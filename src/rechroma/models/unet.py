@@ -71,6 +71,10 @@ class UNet(nn.Module):
 
     def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
         """`(B, 1, H, W)` L in [-1, 1] -> `(B, 2, H, W)` ab in [-1, 1]."""
+        return torch.tanh(self.head(self.decode(l_norm)))
+
+    def decode(self, l_norm: torch.Tensor) -> torch.Tensor:
+        """`(B, 1, H, W)` -> the last decoder level's `(B, width, H, W)` features."""
         height, width = l_norm.shape[-2:]
         pad_h, pad_w = -height % self.stride, -width % self.stride
         if pad_h or pad_w:
@@ -80,5 +84,4 @@ class UNet(nn.Module):
         x = features[-1]
         for up, skip in zip(self.ups, reversed(features[:-1]), strict=True):
             x = up(x, skip)
-        ab = torch.tanh(self.head(x))
-        return ab[..., :height, :width]
+        return x[..., :height, :width]
