@@ -14,6 +14,16 @@ from rechroma.server.settings import ServerSettings
 pytestmark = pytest.mark.e2e
 
 
+class RecordingRestorer(Restorer):
+    """The real Restorer, noting the mask each request brought (None: the detector's)."""
+
+    masks: list = []
+
+    def restore(self, image, threshold=None, tone="auto", tone_strength=1.0, mask=None):
+        self.masks.append(mask)
+        return super().restore(image, threshold, tone, tone_strength, mask)
+
+
 @pytest.fixture(scope="module")
 def repair_url(start_server, tiny_weights, tmp_path_factory) -> str:
     torch.manual_seed(0)
@@ -21,7 +31,7 @@ def repair_url(start_server, tiny_weights, tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("detector") / "detector.safetensors"
     save_weights(path, build_model("defect-unet", **kwargs), "defect-unet", kwargs, step=0)
     # A threshold this low repairs much of the photo: the overlay has something to show.
-    restorer = Restorer.load(path, threshold=0.02)
+    restorer = RecordingRestorer.load(path, threshold=0.02)
     colorizer = Colorizer.load(tiny_weights, render_size=64, threads=1)
     return start_server(ServerSettings(), colorizer, restorer)
 
@@ -30,7 +40,7 @@ def test_repair_switch_and_mask_overlay(browser, repair_url, tmp_path) -> None:
     rng = np.random.default_rng(0)
     photo = tmp_path / "scan.png"
     Image.fromarray(rng.integers(60, 200, (120, 160), dtype=np.uint8)).save(photo)
-    context = browser.new_context()
+    context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -54,6 +64,24 @@ def test_repair_switch_and_mask_overlay(browser, repair_url, tmp_path) -> None:
                   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
     )
     assert red > 0
+    # The brush: erase everything under a stroke; the download sends the corrected mask.
+    result.locator(".mask-edit").click()
+    result.locator(".mask-erase").click()
+    box = overlay.bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 5, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    erased = overlay.evaluate(
+        """c => { const d = c.getContext('2d').getImageData(0, c.height / 2, c.width, 1).data;
+                  let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+    )
+    assert erased == 0  # the stroke's row holds no repair any more
+    with page.expect_download():
+        result.locator(".download").click()
+    drawn = RecordingRestorer.masks[-1]
+    assert drawn is not None and drawn.shape == (120, 160)  # the person's mask, full size
+    assert not drawn[60].any() and drawn.any()  # erased along the stroke, kept elsewhere
     result.locator(".mask-toggle").uncheck()
     assert not overlay.is_visible()
     context.close()

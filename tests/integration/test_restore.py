@@ -170,3 +170,24 @@ def test_restore_route_answers_the_photo_or_its_mask(restore_server) -> None:
     )
     assert coloured.status_code == 200
     assert Image.open(io.BytesIO(coloured.content)).mode == "RGB"
+
+
+def test_a_drawn_mask_is_repaired_exactly(restore_server) -> None:
+    import io
+
+    import httpx
+
+    photo, mask = io.BytesIO(), io.BytesIO()
+    Image.fromarray(_photo()).save(photo, format="PNG")
+    drawn = np.zeros((60, 80), np.uint8)  # a quarter-size mask: scaled up to the photo
+    drawn[10:20, 30:40] = 255
+    Image.fromarray(drawn).save(mask, format="PNG")
+    files = [
+        ("file", ("scan.png", photo.getvalue(), "image/png")),
+        ("mask", ("mask.png", mask.getvalue(), "image/png")),
+    ]
+    answer = httpx.post(f"{restore_server}/api/restore", files=files, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert int(answer.headers["x-repaired-pixels"]) == 40 * 40  # 10x10 at 4x4 each
+    no_restore = httpx.post(f"{restore_server}/api/colorize", files=files, timeout=60)
+    assert no_restore.status_code == 422 and "mask" in no_restore.json()["detail"]

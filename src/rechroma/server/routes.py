@@ -179,12 +179,19 @@ async def _colorize_upload_files(
         raise InvalidOptionError("hints are points of one photo: send one file with them")
     if options.hints and not request.app.state.colorizer.takes_hints:
         raise InvalidOptionError("this server's model does not take colour hints")
+    if upload.mask is not None and (not options.restore or len(upload.files) > 1):
+        raise InvalidOptionError("a mask is for restore=true with one photo")
     colorizer = request.app.state.colorizer
 
     async def run(item: UploadedFile) -> tuple[bytes, str, tuple[int, int]]:
         def work() -> tuple[bytes, str, tuple[int, int]]:
             return colorize_upload(
-                colorizer, item, options, settings.max_pixels, request.app.state.restorer
+                colorizer,
+                item,
+                options,
+                settings.max_pixels,
+                request.app.state.restorer,
+                upload.mask,
             )
 
         # The bounded pool: inference never runs on the event loop.
@@ -278,14 +285,18 @@ def colorize_upload(
     options: Options,
     max_pixels: int,
     restorer: Restorer | None = None,
+    mask: UploadedFile | None = None,
 ) -> tuple[bytes, str, tuple[int, int]]:
-    """Decode, (repair,) colorize and encode one upload (in a worker thread)."""
+    """Decode, (repair,) colorize and encode one upload (in a worker thread); `mask` is the
+    repair mask a person drew, used instead of the detector's."""
     name = item.filename or "upload"
     photo = open_photo(item.data, max_pixels=max_pixels, name=name)
     if options.restore:
-        photo = (
-            require_restorer(restorer).restore(photo, options.defects_threshold, options.tone).photo
+        drawn = None if mask is None else decode_mask(mask, photo.gray.size)
+        restored = require_restorer(restorer).restore(
+            photo, options.defects_threshold, options.tone, mask=drawn
         )
+        photo = restored.photo
     output_format = options.output_format
     if output_format == "auto":
         output_format = "jpeg" if photo.source_format == "JPEG" else "png"
@@ -306,6 +317,18 @@ def download_name(filename: str, media_type: str) -> str:
 def safe_stem(filename: str, fallback: str) -> str:
     """The file name's stem with only characters safe in a header, or `fallback`."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(filename or fallback).stem)[:80] or fallback
+
+
+def decode_mask(upload: UploadedFile, size: tuple[int, int]) -> np.ndarray:
+    """A drawn mask (any image: repair where it is white and opaque), at the photo's `size`.
+
+    The page draws it on its preview, so it is scaled up, nearest neighbour, to full size.
+    """
+    drawn = open_photo(upload.data, name=upload.filename or "mask")
+    repair = np.asarray(drawn.gray.resize(size, Image.Resampling.NEAREST)) > 127
+    if drawn.alpha is not None:
+        repair &= np.asarray(drawn.alpha.resize(size, Image.Resampling.NEAREST)) > 127
+    return repair
 
 
 def require_restorer(restorer: Restorer | None) -> Restorer:
@@ -335,6 +358,12 @@ RESTORE_SCHEMA = {
                             "where the photo was repaired)",
                         },
                         "format": {"type": "string", "enum": list(FORMATS), "default": "auto"},
+                        "mask": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "repair exactly here instead of the detector's "
+                            "mask: an image, white (and opaque) where to repair, any size",
+                        },
                     },
                 }
             }
@@ -383,7 +412,8 @@ async def restore(request: Request) -> Response:
 
     def work() -> tuple[bytes, str, int]:
         photo = open_photo(item.data, max_pixels=settings.max_pixels, name=item.filename)
-        result = restorer.restore(photo, threshold, tone)
+        drawn = None if upload.mask is None else decode_mask(upload.mask, photo.gray.size)
+        result = restorer.restore(photo, threshold, tone, mask=drawn)
         if answer == "mask":
             mask = Image.fromarray(result.mask.astype(np.uint8) * 255)
             buffer = io.BytesIO()

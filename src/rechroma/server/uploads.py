@@ -87,6 +87,8 @@ class Upload:
 
     files: list[UploadedFile] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
+    # A `mask` file part: the repair mask a person drew (white: repair), for restoring.
+    mask: UploadedFile | None = None
 
 
 async def read_upload(
@@ -182,7 +184,8 @@ class _Collector:
         filename = params.get(b"filename")
         self._filename = None if filename is None else filename.decode("utf-8", "replace")
         self._content_type = self._headers.get(b"content-type", b"").decode("latin-1")
-        if self._filename is not None and len(self.upload.files) >= self.limits.max_files:
+        counted = self._filename is not None and self._name != "mask"
+        if counted and len(self.upload.files) >= self.limits.max_files:
             raise TooManyFilesError(f"at most {self.limits.max_files} files per request")
         if self._filename is None and len(self.upload.fields) >= MAX_FIELDS:
             raise BadUploadError(f"at most {MAX_FIELDS} form fields per request")
@@ -199,7 +202,9 @@ class _Collector:
             raise BadUploadError(f"form field {self._name!r} is too long")
 
     def _part_end(self) -> None:
-        if self._filename is not None:
+        if self._filename is not None and self._name == "mask":
+            self.upload.mask = UploadedFile(self._filename, self._content_type, bytes(self._data))
+        elif self._filename is not None:
             self.upload.files.append(
                 UploadedFile(self._filename, self._content_type, bytes(self._data))
             )

@@ -73,7 +73,10 @@ function request(file, options = {}, onProgress = null, route = "/api/colorize")
   return new Promise((resolve, reject) => {
     const form = new FormData();
     form.append("file", file, file.name || "photo");
-    for (const [key, value] of Object.entries(options)) form.append(key, String(value));
+    for (const [key, value] of Object.entries(options)) {
+      if (value instanceof Blob) form.append(key, value, `${key}.png`);
+      else form.append(key, String(value));
+    }
     const xhr = new XMLHttpRequest();
     xhr.open("POST", route);
     xhr.responseType = "blob";
@@ -206,9 +209,12 @@ function renderVividness(item) {
 // The result at the current vividness: the cached one at 1, else rendered again.
 async function resultAt(item) {
   const factor = vividness();
-  if (factor === 1 && !item.pins.length) return { blob: item.blob, name: item.blobName };
+  if (factor === 1 && !item.pins.length && !item.maskStale) {
+    return { blob: item.blob, name: item.blobName };
+  }
   const options = { vividness: factor };
   if (item.restore) options.restore = true;
+  if (item.restore && item.maskEdited) options.mask = await maskBlob(item);
   if (item.pins.length) options.hints = hintsJson(item, item.fullWidth, item.fullHeight);
   return request(item.file, options);
 }
@@ -443,25 +449,95 @@ function setUpRepair(item) {
       toggle.disabled = false;
     }
   });
-  showMask.addEventListener("change", () => drawMask(item, showMask.checked));
+  showMask.addEventListener("change", () => {
+    drawMask(item, showMask.checked);
+    $(".mask-tools", item.el).hidden = !showMask.checked;
+    if (!showMask.checked) setPainting(item, false);
+  });
+  $(".mask-edit", item.el).addEventListener("click", (event) => {
+    setPainting(item, event.currentTarget.getAttribute("aria-pressed") !== "true");
+  });
+  $(".mask-erase", item.el).addEventListener("click", (event) => {
+    const button = event.currentTarget;
+    button.setAttribute("aria-pressed", String(button.getAttribute("aria-pressed") !== "true"));
+  });
+  setUpBrush(item);
 }
 
-// The repair mask at preview size, as an image (white where the photo was repaired).
+function setPainting(item, on) {
+  $(".mask-edit", item.el).setAttribute("aria-pressed", String(on));
+  $(".compare", item.el).classList.toggle("painting", on);
+  $(".mask-help", item.el).hidden = !on;
+}
+
+// The brush: paints the mask at preview size; the server scales it to the full photo.
+function setUpBrush(item) {
+  const overlay = $(".mask-overlay", item.el);
+  let painting = false;
+  let last = null;
+  // A stroke from the last point to this one, so a fast drag leaves no gaps.
+  const paint = (event) => {
+    const rect = overlay.getBoundingClientRect();
+    const x = ((event.clientX - rect.left) / rect.width) * item.maskCanvas.width;
+    const y = ((event.clientY - rect.top) / rect.height) * item.maskCanvas.height;
+    const width = (Number($(".brush-size", item.el).value) / rect.width) * item.maskCanvas.width;
+    const context = item.maskCanvas.getContext("2d");
+    const erase = $(".mask-erase", item.el).getAttribute("aria-pressed") === "true";
+    context.strokeStyle = erase ? "#000" : "#fff";
+    context.lineWidth = Math.max(1, width);
+    context.lineCap = context.lineJoin = "round";
+    context.beginPath();
+    context.moveTo(...(last || [x, y]));
+    context.lineTo(x, y);
+    context.stroke();
+    last = [x, y];
+    drawMask(item, true);
+  };
+  overlay.addEventListener("pointerdown", (event) => {
+    if (!item.maskCanvas) return;
+    painting = true;
+    last = null;
+    overlay.setPointerCapture(event.pointerId);
+    paint(event);
+  });
+  overlay.addEventListener("pointermove", (event) => { if (painting) paint(event); });
+  const finish = () => {
+    if (!painting) return;
+    painting = false;
+    item.maskEdited = true;
+    item.maskStale = true; // the cached result is the detector's repair, not this one
+    setStatus(item, "Repairs corrected: the download uses them");
+  };
+  overlay.addEventListener("pointerup", finish);
+  overlay.addEventListener("pointercancel", finish);
+}
+
+function maskBlob(item) {
+  return new Promise((done) => item.maskCanvas.toBlob(done, "image/png"));
+}
+
+// The detector's repair mask, at preview size, into a canvas the brush can change.
 async function repairMask(item) {
   const result = await request(item.file, { answer: "mask" }, null, "/api/restore");
-  return createImageBitmap(result.blob);
+  const bitmap = await createImageBitmap(result.blob);
+  const after = $(".after", item.el);
+  const canvas = document.createElement("canvas");
+  canvas.width = after.width;
+  canvas.height = after.height;
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  item.maskCanvas = canvas;
+  return bitmap;
 }
 
 // Repaired pixels in red over the result, or nothing.
 function drawMask(item, visible) {
   const overlay = $(".mask-overlay", item.el);
-  overlay.hidden = !visible || !item.mask;
+  overlay.hidden = !visible || !item.maskCanvas;
   if (overlay.hidden) return;
-  const after = $(".after", item.el);
-  overlay.width = after.width;
-  overlay.height = after.height;
+  overlay.width = item.maskCanvas.width;
+  overlay.height = item.maskCanvas.height;
   const context = overlay.getContext("2d", { willReadFrequently: true });
-  context.drawImage(item.mask, 0, 0, overlay.width, overlay.height);
+  context.drawImage(item.maskCanvas, 0, 0);
   const pixels = context.getImageData(0, 0, overlay.width, overlay.height);
   const data = pixels.data;
   for (let i = 0; i < data.length; i += 4) {
