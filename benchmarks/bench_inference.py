@@ -72,11 +72,21 @@ def peak_rss_mb() -> float:
 
 
 def child_colorize(
-    path: Path, repeats: int, threads: int, render_size: int | None, weights: Path | None
+    path: Path,
+    repeats: int,
+    threads: int,
+    render_size: int | None,
+    weights: Path | None,
+    tuned_malloc: bool = True,
 ) -> dict:
-    """Measured in its own process, so peak RSS belongs to this size alone."""
+    """Measured in its own process, so peak RSS belongs to this size alone; with the
+    malloc thresholds the command line sets (`rechroma.memory`), unless told not to."""
     from rechroma.images import encode_photo, open_photo
     from rechroma.inference.colorizer import Colorizer
+    from rechroma.memory import tune_malloc
+
+    if tuned_malloc:
+        tune_malloc()
 
     colorizer = Colorizer.load(weights, render_size=render_size, threads=threads)
     baseline = peak_rss_mb()
@@ -239,6 +249,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=0, help="1-MP photos for the folder test")
     parser.add_argument("--jobs", type=int, default=2, help="--jobs for the folder test")
     parser.add_argument("--out", type=Path, default=None, help="folder for JSON + plot")
+    parser.add_argument(
+        "--glibc-default",
+        action="store_true",
+        help="leave glibc's malloc thresholds at their defaults (what rechroma sets otherwise)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -249,7 +264,10 @@ def main() -> None:
         else:
             render_size = int(rest[1]) if rest[1] != "none" else None
             weights = Path(rest[2]) if rest[2] != "none" else None
-            result = child_colorize(Path(path), int(repeats), int(rest[0]), render_size, weights)
+            tuned = rest[3] == "tuned"
+            result = child_colorize(
+                Path(path), int(repeats), int(rest[0]), render_size, weights, tuned
+            )
         print(json.dumps(result))
         return
 
@@ -266,8 +284,9 @@ def main() -> None:
             repeats = args.repeats or (5 if megapixels <= 4 else 3 if megapixels <= 24 else 2)
             render = str(args.render_size) if args.render_size else "none"
             weights = str(args.weights) if args.weights else "none"
+            malloc = "default" if args.glibc_default else "tuned"
             ours = run_child(
-                "colorize", str(path), str(repeats), str(args.threads), render, weights
+                "colorize", str(path), str(repeats), str(args.threads), render, weights, malloc
             )
             floor = run_child("floor", str(path), str(repeats))
             rows.append(summarize(label, megapixels, ours, floor))
