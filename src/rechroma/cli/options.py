@@ -165,7 +165,7 @@ def add_restore_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
         type=float_in(0.01, 0.99),
         default=None,
         metavar="P",
-        help="damage probability above which a pixel is filled: lower repairs more (0.5)",
+        help="damage probability above which a pixel is filled: lower repairs more (0.8)",
     )
     parser.add_argument(
         "--tone",

@@ -65,9 +65,9 @@ def run_fetch(args: argparse.Namespace) -> int:
 def run_export_weights(args: argparse.Namespace) -> int:
     import torch
 
-    from rechroma.models.checkpoint import file_sha256, load_generator, save_weights
+    from rechroma.models.checkpoint import file_sha256, load_model, save_weights
 
-    model, info = load_generator(args.checkpoint)
+    model, info = load_model(args.checkpoint)  # a generator, or the defect detector
     dtype = torch.float16 if args.fp16 else None
     save_weights(
         args.out, model, info.model_name, info.model_kwargs, info.step, info.config, dtype=dtype

@@ -11,6 +11,7 @@ high enough to see: what a repair should fill, and nothing else.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from collections.abc import Iterable, Iterator
@@ -240,6 +241,9 @@ class DamagedShards(ShardDataset):
     damage: DamageConfig = field(default_factory=DamageConfig)
     scales: tuple[float, float] = (0.25, 1.2)
     grain: float = 0.4
+    # Share of damaged crops saved as JPEG (quality 40-95) before the detector sees them:
+    # block artefacts and ringing are what scans come as, and are no damage.
+    jpeg: float = 0.5
 
     def _samples(
         self, members: Iterable[tuple[str, bytes]], rng: np.random.Generator
@@ -260,5 +264,10 @@ class DamagedShards(ShardDataset):
                 noise = local.normal(0, local.uniform(2, 8), gray.shape)
                 gray = np.clip(gray + noise + 0.5, 0, 255).astype(np.uint8)
             damaged = damage_photo(gray, local, self.damage, float(local.uniform(*self.scales)))
-            x = torch.from_numpy(damaged.image.astype(np.float32) / 127.5 - 1.0)[None]
+            pixels = damaged.image
+            if local.random() < self.jpeg:
+                buffer = io.BytesIO()
+                Image.fromarray(pixels).save(buffer, "JPEG", quality=int(local.integers(40, 96)))
+                pixels = np.asarray(Image.open(buffer))
+            x = torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1.0)[None]
             yield x, torch.from_numpy(damaged.mask.astype(np.float32))[None]
