@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PHOTO = ROOT.parent / "shared" / "data" / "photos-val" / "n03028079_church.JPEG"
+DEFAULT_PHOTO = ROOT.parent / "shared" / "data" / "photos-val" / "n03018349_china_cabinet.JPEG"
 SIZES = (1, 4, 12, 24)
 
 
