@@ -18,6 +18,7 @@ from PIL import Image
 from rechroma.errors import InvalidOptionError, UnsupportedImageError
 from rechroma.images import (
     FORMATS,
+    answer_format,
     encode_photo,
     open_photo,
 )
@@ -74,7 +75,7 @@ def colorize(
         raise InvalidOptionError("output= is for path input; other kinds are answered in kind")
     if isinstance(image, bytes | bytearray | memoryview):
         photo = open_photo(bytes(image), name="bytes")
-        format_name = "JPEG" if photo.source_format == "JPEG" else "PNG"
+        format_name = answer_format(photo)
         result = colorizer.colorize_for_format(
             photo, format_name, render_size, vividness, hints=hints
         )

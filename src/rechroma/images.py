@@ -285,6 +285,12 @@ def _to_8bit_gray(image: Image.Image) -> Image.Image:
     return Image.fromarray(scaled)
 
 
+def answer_format(photo: Photo) -> str:
+    """The Pillow format of an answer whose format nobody chose: a JPEG stays JPEG,
+    anything else becomes PNG (lossless, and it keeps transparency)."""
+    return "JPEG" if photo.source_format == "JPEG" else "PNG"
+
+
 def output_format(path: Path) -> tuple[str, dict[str, object]]:
     """Pillow format name and save options for an output path, by extension."""
     try:

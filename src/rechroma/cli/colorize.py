@@ -181,7 +181,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_stdio(args: argparse.Namespace) -> int:
     """One photo from stdin and/or to stdout: `rechroma colorize - - < old.jpg > new.jpg`."""
-    from rechroma.images import encode_photo, open_photo, output_format, write_atomically
+    from rechroma.images import (
+        answer_format,
+        encode_photo,
+        open_photo,
+        output_format,
+        write_atomically,
+    )
 
     if args.input != STDIO and Path(args.input).is_dir():
         raise InvalidOptionError("a folder's outputs cannot go to stdout; name an OUT folder")
@@ -192,7 +198,7 @@ def _run_stdio(args: argparse.Namespace) -> int:
         data, name = Path(args.input).read_bytes(), args.input
     photo = open_photo(data, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, name=name)
     if args.output == STDIO:
-        default = "jpg" if photo.source_format == "JPEG" else "png"
+        default = "jpg" if answer_format(photo) == "JPEG" else "png"
         target = Path(f"stdout.{args.format or default}")
     else:
         target = Path(args.output)

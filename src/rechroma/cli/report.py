@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rechroma.cli.options import print_json, say
+from rechroma.errors import OutputWriteError
 
 if TYPE_CHECKING:
     from rechroma.inference.files import BatchReport
@@ -35,7 +36,9 @@ def write_failures(args: argparse.Namespace, source: Path, report: BatchReport) 
             return failures_file
         if args.failures is None:
             failures_file.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
-    except OSError as exc:
+    except OutputWriteError as exc:  # already names the file and why
+        say(f"cannot write the failures list: {exc}")
+    except OSError as exc:  # removing a stale list
         say(f"cannot write the failures list {failures_file} ({exc.strerror or exc})")
     return None
 

@@ -22,7 +22,7 @@ from rechroma.errors import (
     RechromaError,
     UnsupportedImageError,
 )
-from rechroma.images import DEFAULT_MAX_PIXELS
+from rechroma.images import DEFAULT_MAX_PIXELS, write_atomically
 from rechroma.inference.hints import Hint, HintError, read_hints_file
 
 if TYPE_CHECKING:
@@ -94,20 +94,15 @@ class BatchReport:
         """A tab-separated list of failed inputs: path, reason, message.
 
         The csv module quotes fields that hold a tab, a quote or a newline (file names
-        may), so every failure stays one row; written whole, then renamed.
+        may), so every failure stays one row; written whole or not at all
+        (`OutputWriteError` when it cannot be).
         """
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
         writer.writerow(["path", "reason", "message"])
         for src, reason, message in self.failed:
             writer.writerow([str(src), reason, " ".join(message.split())])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.part")
-        try:
-            tmp.write_text(buffer.getvalue())
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomically(path, buffer.getvalue().encode())
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ are never touched: the output equals the input outside the mask.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from dataclasses import dataclass, replace
@@ -213,13 +214,16 @@ class Restorer:
         return save_photo(result.photo, result.photo.gray, dst, quality)
 
 
-def save_mask(mask: np.ndarray, path: Path) -> Path:
-    """The mask as a PNG: white where the photo was repaired."""
-    import io
-
+def encode_mask(mask: np.ndarray) -> bytes:
+    """The mask as PNG bytes: white where the photo was repaired."""
     buffer = io.BytesIO()
     Image.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="PNG", optimize=True)
-    write_atomically(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_mask(mask: np.ndarray, path: Path) -> Path:
+    """The mask as a PNG file (`encode_mask`), written whole or not at all."""
+    write_atomically(path, encode_mask(mask))
     return path
 
 

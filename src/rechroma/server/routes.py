@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -16,11 +15,12 @@ from PIL import Image
 
 from rechroma import __version__
 from rechroma.errors import InvalidOptionError, RechromaError
-from rechroma.images import encode_photo, open_photo
+from rechroma.images import Photo, answer_format, encode_photo, open_photo
 from rechroma.inference.colorizer import MAX_VIVIDNESS, Colorizer
 from rechroma.inference.hints import MAX_HINTS, Hint, hints_from_json
 from rechroma.memory import release_memory
 from rechroma.restoration import Restorer
+from rechroma.restoration.restorer import encode_mask
 from rechroma.restoration.tone import TONE_MODES
 from rechroma.server.uploads import (
     BadUploadError,
@@ -297,21 +297,25 @@ def colorize_upload(
             photo, options.defects_threshold, options.tone, mask=drawn
         )
         photo = restored.photo
-    output_format = options.output_format
-    if output_format == "auto":
-        output_format = "jpeg" if photo.source_format == "JPEG" else "png"
-    format_name, media_type = MEDIA_TYPES[output_format]
+    format_name, media_type, save_options = encoding_for(options.output_format, photo)
     result = colorizer.colorize_for_format(
         photo, format_name, options.render_size, options.vividness, hints=options.hints
     )
-    options_for_format = {"quality": 95} if format_name in ("JPEG", "WEBP") else {}
-    return encode_photo(photo, result, format_name, **options_for_format), media_type, result.size
+    return encode_photo(photo, result, format_name, **save_options), media_type, result.size
 
 
-def download_name(filename: str, media_type: str) -> str:
-    """`<stem>-colour.<ext>`, with only characters safe in a header."""
+def encoding_for(chosen: str, photo: Photo) -> tuple[str, str, dict[str, object]]:
+    """`(Pillow format, media type, save options)` of the `format` field's choice; "auto"
+    answers in the photo's own kind (`answer_format`)."""
+    key = answer_format(photo).lower() if chosen == "auto" else chosen
+    format_name, media_type = MEDIA_TYPES[key]
+    return format_name, media_type, {"quality": 95} if format_name in ("JPEG", "WEBP") else {}
+
+
+def download_name(filename: str, media_type: str, suffix: str = "colour") -> str:
+    """`<stem>-<suffix>.<ext>`, with only characters safe in a header."""
     extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[media_type]
-    return f"{safe_stem(filename, 'photo')}-colour.{extension}"
+    return f"{safe_stem(filename, 'photo')}-{suffix}.{extension}"
 
 
 def safe_stem(filename: str, fallback: str) -> str:
@@ -415,23 +419,14 @@ async def restore(request: Request) -> Response:
         drawn = None if upload.mask is None else decode_mask(upload.mask, photo.gray.size)
         result = restorer.restore(photo, threshold, tone, mask=drawn)
         if answer == "mask":
-            mask = Image.fromarray(result.mask.astype(np.uint8) * 255)
-            buffer = io.BytesIO()
-            mask.save(buffer, format="PNG")
-            return buffer.getvalue(), "image/png", int(result.mask.sum())
-        chosen = output_format
-        if chosen == "auto":
-            chosen = "jpeg" if photo.source_format == "JPEG" else "png"
-        format_name, media_type = MEDIA_TYPES[chosen]
-        options = {"quality": 95} if format_name in ("JPEG", "WEBP") else {}
-        body = encode_photo(result.photo, result.photo.gray, format_name, **options)
+            return encode_mask(result.mask), "image/png", int(result.mask.sum())
+        format_name, media_type, save_options = encoding_for(output_format, photo)
+        body = encode_photo(result.photo, result.photo.gray, format_name, **save_options)
         return body, media_type, int(result.mask.sum())
 
     async with admission.admit():
         body, media_type, repaired = await anyio.to_thread.run_sync(work, limiter=admission.workers)
-    suffix = "mask" if answer == "mask" else "restored"
-    extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[media_type]
-    name = f"{safe_stem(item.filename, 'photo')}-{suffix}.{extension}"
+    name = download_name(item.filename, media_type, "mask" if answer == "mask" else "restored")
     return Response(
         body,
         media_type=media_type,
