@@ -20,6 +20,7 @@ from rechroma.errors import (
     OutputWriteError,
     UnsupportedImageError,
 )
+from rechroma.timing import timed
 
 logger = logging.getLogger(__name__)
 
@@ -103,14 +104,18 @@ class Photo:
 
 
 def open_photo(
-    source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+    source: str | Path | bytes,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+    timings: dict[str, float] | None = None,
 ) -> Photo:
     """Decode a file or bytes into a `Photo`.
 
     Colour input is accepted and reduced to its luma. 16-bit and float grayscale is
     scaled to 8 bits; CMYK, palette and ICC-profiled images are converted to sRGB first;
     EXIF rotation is applied. Raises `ImageReadError` (or a subclass) with a message a
-    person can act on, starting with `name` (the path, or "upload" for bytes).
+    person can act on, starting with `name` (the path, or "upload" for bytes). `timings`,
+    when given, gets the seconds of "decode", "exif" and "luma" added.
     """
     name = name or ("upload" if isinstance(source, bytes) else str(source))
     _register_heif_decoder()
@@ -127,7 +132,7 @@ def open_photo(
         if handle.stat().st_size == 0:
             raise ImageReadError(f"{name}: empty file")
     try:
-        with warnings.catch_warnings():
+        with timed(timings, "decode"), warnings.catch_warnings():
             # We enforce our own pixel limit below, with a clearer message; Pillow's
             # warning (from 89 MP) would only confuse under it.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -146,7 +151,7 @@ def open_photo(
         raise UnsupportedImageError(_unidentified_message(name, handle)) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"{name}: truncated or corrupt image ({exc})") from exc
-    return _to_photo(image)
+    return _to_photo(image, timings)
 
 
 @functools.cache
@@ -200,12 +205,24 @@ def photo_from_image(image: Image.Image) -> Photo:
     return _to_photo(image if orientation == 1 else image.copy())
 
 
-def _to_photo(image: Image.Image) -> Photo:
+def _to_photo(image: Image.Image, timings: dict[str, float] | None = None) -> Photo:
     source_format = image.format
-    exif = _readable_exif(image)
+    with timed(timings, "exif"):
+        exif = _readable_exif(image)
+        _make_upright(image)
     dpi = image.info.get("dpi")
     icc_profile = image.info.get("icc_profile")
-    _make_upright(image)
+    with timed(timings, "luma"):
+        return _luma_photo(image, exif, dpi, icc_profile, source_format)
+
+
+def _luma_photo(
+    image: Image.Image,
+    exif: Image.Exif,
+    dpi: tuple[float, float] | None,
+    icc_profile: bytes | None,
+    source_format: str | None,
+) -> Photo:
     alpha = None
     # Transparency is an alpha band (RGBA, LA, PA) or, in GIF and PNG, one colour or
     # gray level marked transparent in the file's info.

@@ -1,18 +1,24 @@
-"""Guided chroma upsampling: the maths against kornia and PyTorch, and edges kept."""
+"""Guided chroma upsampling: the maths against kornia and PyTorch, edges kept, and the
+fused full-resolution pass against an exact float reference."""
+
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
+from kornia.color import ycbcr_to_rgb
 from kornia.filters import guided_blur
 from PIL import Image
 from torch.nn import functional as F
 
 from rechroma.inference import upsample
 from rechroma.inference.upsample import (
+    Workspace,
     chroma_targets,
     guided_coefficients,
+    planes_image,
     upsample_apply,
-    ycbcr_image,
 )
 
 
@@ -31,11 +37,11 @@ def test_coefficients_reproduce_kornias_guided_filter() -> None:
     ("small", "full"), [((7, 9), (50, 61)), ((24, 32), (24, 32)), ((3, 5), (600, 7))]
 )
 def test_bilinear_path_equals_torch_interpolate(monkeypatch, small, full) -> None:
-    monkeypatch.setattr(upsample, "STRIP_PIXELS", 97)  # many strips, uneven last one
+    monkeypatch.setattr(upsample, "BLOCK_PIXELS", 97)  # many blocks, uneven last one
     torch.manual_seed(1)
     offset = torch.rand(3, *small) * 100 + 20
     gray = Image.fromarray(np.full(full, 100, dtype=np.uint8))
-    y, cb, cr = np.moveaxis(upsample_apply(gray, torch.zeros_like(offset), offset), -1, 0)
+    y, cb, cr = upsample_apply(gray, torch.zeros_like(offset), offset)
     expected = F.interpolate(offset[None], size=full, mode="bilinear", align_corners=False)[0]
     expected = expected + torch.tensor([100.0, 128.0, 128.0]).view(3, 1, 1)
     got = torch.from_numpy(np.stack([y, cb, cr])).float()
@@ -49,8 +55,11 @@ def test_gray_prediction_keeps_the_input_exactly() -> None:
     small_luma = torch.from_numpy(np.array(gray.resize((15, 10)))).float()[None] / 255
     targets = chroma_targets(small_luma.expand(3, -1, -1), small_luma)
     slope, offset = guided_coefficients(small_luma, targets)
-    rgb = np.asarray(ycbcr_image(upsample_apply(gray, slope / 255, offset)).convert("RGB"))
-    assert np.abs(rgb.astype(int) - luma[..., None]).max() <= 1
+    for space in ("rgb", "ycbcr"):
+        planes = upsample_apply(gray, slope / 255, offset, space=space)
+        mode = {"rgb": "RGB", "ycbcr": "YCbCr"}[space]
+        rgb = np.asarray(planes_image(planes, mode).convert("RGB"))
+        assert np.abs(rgb.astype(int) - luma[..., None]).max() <= 1
 
 
 def step_scene(full: int = 256, small: int = 32) -> tuple[Image.Image, torch.Tensor, torch.Tensor]:
@@ -73,8 +82,8 @@ def step_scene(full: int = 256, small: int = 32) -> tuple[Image.Image, torch.Ten
 def test_guided_colour_stops_at_the_edge_where_bilinear_bleeds() -> None:
     gray, small_luma, targets = step_scene()
     slope, offset = guided_coefficients(small_luma, targets)
-    cb_guided = upsample_apply(gray, slope / 255, offset)[..., 1]
-    cb_bilinear = upsample_apply(gray, torch.zeros_like(targets), targets)[..., 1]
+    cb_guided = upsample_apply(gray, slope / 255, offset)[1]
+    cb_bilinear = upsample_apply(gray, torch.zeros_like(targets), targets)[1]
     dark = np.asarray(gray) < 128
     # Blue that leaks onto the dark side, summed over it.
     leak_guided = np.abs(cb_guided[dark].astype(int) - 128).sum()
@@ -84,19 +93,104 @@ def test_guided_colour_stops_at_the_edge_where_bilinear_bleeds() -> None:
     assert np.median(cb_guided[~dark]) >= 128 + 35
 
 
-def test_memory_is_bounded_by_strips(monkeypatch) -> None:
-    strips = []
-    original = upsample._strips
+def exact_rgb(gray: Image.Image, slope: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """What the fused pass approximates, in float at full resolution: A and b upsampled
+    whole by PyTorch, applied to Y, converted by kornia, clipped once, in RGB."""
+    size = gray.size[::-1]
+    y = torch.from_numpy(np.array(gray)).float()
+    a_full = F.interpolate(slope[None], size=size, mode="bilinear", align_corners=False)[0]
+    b_full = F.interpolate(offset[None], size=size, mode="bilinear", align_corners=False)[0]
+    ycbcr = (a_full * y + b_full) / 255
+    ycbcr[0] += y / 255
+    ycbcr[1:] += 0.5
+    # kornia clips its output to [0, 1]; mid-gray plus the unclipped change does not.
+    middle = torch.full_like(ycbcr, 0.5)
+    change = (ycbcr - middle) / 8
+    return ((ycbcr_to_rgb((middle + change)[None])[0] - 0.5) * 8 + 0.5).clamp(0, 1) * 255
 
-    def spy(lower, max_rows):
-        for top, bottom in original(lower, max_rows):
-            strips.append((top, bottom))
-            yield top, bottom
 
-    monkeypatch.setattr(upsample, "_strips", spy)
-    monkeypatch.setattr(upsample, "STRIP_PIXELS", 1000)
+def varied_scenes() -> list[tuple[Image.Image, torch.Tensor, torch.Tensor]]:
+    """A real photo's luma at odd sizes and strong, noisy coefficients (colour that the
+    clamps have to cut), plus a 1-pixel-wide and a 1-pixel-high image."""
+    rng = np.random.default_rng(3)
+    scenes = []
+    for full, small in [((333, 517), (40, 62)), ((1, 200), (1, 9)), ((150, 1), (8, 1))]:
+        luma = rng.integers(0, 256, full, dtype=np.uint8)
+        slope = torch.from_numpy(rng.normal(0, 0.4, (3, *small))).float()
+        offset = torch.from_numpy(rng.normal(0, 40, (3, *small))).float()
+        scenes.append((Image.fromarray(luma), slope, offset))
+    return scenes
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_rgb_pass_is_within_rounding_of_the_exact_result(
+    monkeypatch, real_photo, threads
+) -> None:
+    monkeypatch.setattr(upsample, "BLOCK_PIXELS", 5_000)  # many blocks per row group
+    photo = Image.open(real_photo).convert("L")
+    small_luma = torch.from_numpy(np.array(photo.resize((48, 36)))).float()[None] / 255
+    colour = torch.rand(3, 36, 48, generator=torch.Generator().manual_seed(0))
+    slope, offset = guided_coefficients(small_luma, chroma_targets(colour, small_luma))
+    workspace = Workspace(threads)
+    for gray, a, b in [(photo, slope / 255, offset), *varied_scenes()]:
+        got = upsample_apply(gray, a, b, workspace=workspace, space="rgb")
+        error = (torch.from_numpy(got).float() - exact_rgb(gray, a, b)).abs()
+        # Float32 in a different order: a hair over the half level of rounding.
+        assert error.max() <= 0.5 + 0.05, gray.size
+
+
+def test_threads_and_blocks_give_the_same_bytes(monkeypatch) -> None:
+    gray, slope, offset = varied_scenes()[0]
+    one = upsample_apply(gray, slope, offset, workspace=Workspace(1)).copy()
+    monkeypatch.setattr(upsample, "BLOCK_PIXELS", 700)
+    assert np.array_equal(upsample_apply(gray, slope, offset, workspace=Workspace(3)), one)
+
+
+def test_a_stalled_thread_leaves_its_work_to_the_others(monkeypatch) -> None:
+    """A neighbour process holding a core stalls one of our threads: the others take
+    the blocks (claimed one group at a time), instead of waiting at a fixed split."""
+    done_by: dict[str, int] = {}
+    original = upsample._fused_block
+    stalled = threading.Event()
+
+    def spy(*args) -> None:
+        name = threading.current_thread().name
+        if name != "MainThread" and not stalled.is_set():
+            stalled.set()
+            time.sleep(0.5)  # this thread's core is busy elsewhere
+        done_by[name] = done_by.get(name, 0) + 1
+        original(*args)
+
+    monkeypatch.setattr(upsample, "_fused_block", spy)
+    gray = Image.new("L", (64, 400), 90)
+    slope, offset = torch.zeros(3, 40, 8), torch.full((3, 40, 8), 10.0)
+    planes = upsample_apply(gray, slope, offset, workspace=Workspace(2))
+    assert done_by["MainThread"] >= sum(done_by.values()) - 1
+    assert (planes[0] == 100).all() and (planes[1:] == 138).all()
+
+
+def test_workspace_reuses_its_buffers_but_not_for_huge_photos(monkeypatch) -> None:
+    workspace = Workspace(1)
+    first = workspace.planes(100, 120)
+    assert workspace.planes(90, 110).ctypes.data == first.ctypes.data  # a smaller photo
+    monkeypatch.setattr(upsample, "KEEP_PIXELS", 20_000)
+    huge = workspace.planes(200, 200)
+    assert huge.shape == (3, 200, 200)
+    assert workspace.planes(100, 120).ctypes.data == first.ctypes.data  # still kept
+
+
+def test_blocks_stay_within_block_pixels(monkeypatch) -> None:
+    blocks = []
+    original = upsample._fused_block
+
+    def spy(luma, planes, scratch, base, step, row_weight, top, bottom) -> None:
+        blocks.append((top, bottom))
+        original(luma, planes, scratch, base, step, row_weight, top, bottom)
+
+    monkeypatch.setattr(upsample, "_fused_block", spy)
+    monkeypatch.setattr(upsample, "BLOCK_PIXELS", 1000)
     gray = Image.new("L", (100, 95), 128)
     upsample_apply(gray, torch.zeros(3, 2, 4), torch.zeros(3, 2, 4))
-    assert max(bottom - top for top, bottom in strips) == 10
-    covered = [row for top, bottom in strips for row in range(top, bottom)]
+    assert max(bottom - top for top, bottom in blocks) == 10
+    covered = sorted(row for top, bottom in blocks for row in range(top, bottom))
     assert covered == list(range(95))

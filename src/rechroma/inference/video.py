@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import av
-import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
@@ -476,9 +475,10 @@ def _colorize_frame(
         gray = gray.transpose(ROTATIONS[rotation])
     prediction = colorizer.predict(gray, options.render_size)
     prediction = replace(prediction, ab=stabilizer(prediction.lightness, prediction.ab))
-    ycbcr = colorizer.render(prediction, options.vividness, mode="YCbCr")
-    # JPEG-style full-range YCbCr is FFmpeg's yuvj444p; the encoder converts it to 4:2:0.
-    return av.VideoFrame.from_ndarray(np.asarray(ycbcr), format="yuvj444p", channel_last=True)
+    planes = colorizer.render_planes(prediction, options.vividness, space="ycbcr")
+    # JPEG-style full-range YCbCr is FFmpeg's yuvj444p, planar like our planes (PyAV
+    # copies them); the encoder converts it to 4:2:0.
+    return av.VideoFrame.from_ndarray(planes, format="yuvj444p")
 
 
 def _reason(exc: BaseException) -> str:
