@@ -33,7 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_inference import DEFAULT_PHOTOS, child_floor, machine, make_input
+import bench_inference
+from bench_inference import DEFAULT_PHOTOS, machine, make_input
 
 STAGES = (
     "decode",
@@ -116,11 +117,8 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.child:
-        kind, path, repeats, threads = args.child
-        if kind == "floor":
-            print(json.dumps(child_floor(Path(path), int(repeats))))
-        else:
-            print(json.dumps(child_profile(Path(path), int(repeats), int(threads))))
+        path, repeats, threads = args.child
+        print(json.dumps(child_profile(Path(path), int(repeats), int(threads))))
         return
 
     photo = sorted(args.photos.glob("*.JPEG"))[0]
@@ -128,8 +126,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for megapixels in args.sizes:
             path = make_input(photo, megapixels, ".jpg", Path(tmp))
-            ours = run_child("profile", str(path), str(args.repeats), str(args.threads))
-            floor = run_child("floor", str(path), str(args.repeats), "1")
+            ours = run_child(str(path), str(args.repeats), str(args.threads))
+            floor = bench_inference.run_child("floor", str(path), str(args.repeats))
             stages = {
                 stage: median_of(ours["runs"], stage)
                 for stage in STAGES

@@ -213,29 +213,20 @@ def _to_photo(image: Image.Image, timings: dict[str, float] | None = None) -> Ph
     dpi = image.info.get("dpi")
     icc_profile = image.info.get("icc_profile")
     with timed(timings, "luma"):
-        return _luma_photo(image, exif, dpi, icc_profile, source_format)
-
-
-def _luma_photo(
-    image: Image.Image,
-    exif: Image.Exif,
-    dpi: tuple[float, float] | None,
-    icc_profile: bytes | None,
-    source_format: str | None,
-) -> Photo:
-    alpha = None
-    # Transparency is an alpha band (RGBA, LA, PA) or, in GIF and PNG, one colour or
-    # gray level marked transparent in the file's info.
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        alpha = rgba.getchannel("A")
-        image = rgba.convert("RGB")
-    if icc_profile and image.mode in ("RGB", "CMYK"):
-        image = _to_srgb(image, icc_profile)
+        alpha = None
+        # Transparency is an alpha band (RGBA, LA, PA) or, in GIF and PNG, one colour or
+        # gray level marked transparent in the file's info.
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            alpha = rgba.getchannel("A")
+            image = rgba.convert("RGB")
+        if icc_profile and image.mode in ("RGB", "CMYK"):
+            image = _to_srgb(image, icc_profile)
+        gray = luma_of(image)
     for tag in STORAGE_TAGS & set(exif):
         del exif[tag]
     return Photo(
-        gray=luma_of(image),
+        gray=gray,
         alpha=alpha,
         dpi=tuple(float(v) for v in dpi) if dpi else None,  # type: ignore[arg-type]
         exif=exif,

@@ -18,6 +18,7 @@ Bilinear upsampling is the same code with A = 0.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Callable, Iterator
@@ -110,6 +111,7 @@ def _row_weights(rows: torch.Tensor, small: int, full: int) -> tuple[torch.Tenso
     return lower, (source - lower).unsqueeze(-1)
 
 
+@functools.cache
 def _ycbcr_to_rgb_matrix() -> torch.Tensor:
     """The linear part of kornia's YCbCr -> RGB (the inverse of `chroma_targets`'s
     conversion), as a `(3, 3)` matrix acting on (Y, Cb - 0.5, Cr - 0.5)."""
@@ -211,7 +213,7 @@ def upsample_apply(
     """
     workspace = workspace or Workspace()
     width, height = gray.size
-    small_h, small_w = slope.shape[-2:]
+    small_h = slope.shape[-2]
     luma = np.asarray(gray)
     with timed(timings, "upsample+merge+cast"):
         planes = workspace.planes(height, width)
@@ -222,21 +224,19 @@ def upsample_apply(
         wide = _output_coefficients(wide[0], space).numpy()  # (6, h, W): A then b per plane
         lower_row, row_weight = _row_weights(torch.arange(height), small_h, height)
         row_weight = row_weight[:, 0].numpy().astype(np.float32)
-        groups = list(_strips(lower_row, height))  # rows between the same two small rows
-        max_rows = max(1, BLOCK_PIXELS // max(1, width))
-        claimed = itertools.count()  # next group to take; next() is atomic under the GIL
+        # Blocks of rows between the same two low-resolution rows, claimed one at a time.
+        blocks = list(_strips(lower_row, max(1, BLOCK_PIXELS // max(1, width))))
+        claimed = itertools.count()  # next() is atomic under the GIL
 
         def work(worker: int) -> None:
             scratch = workspace.scratch(worker)
-            while (index := next(claimed)) < len(groups):
-                top, bottom = groups[index]
+            while (index := next(claimed)) < len(blocks):
+                top, bottom = blocks[index]
                 row = int(lower_row[top])
                 base = wide[:, row]  # (6, W)
                 # From this low-resolution row to the next (none after the last one).
                 step = wide[:, row + 1] - base if row + 1 < small_h else None
-                for start in range(top, bottom, max_rows):
-                    stop = min(bottom, start + max_rows)
-                    _fused_block(luma, planes, scratch, base, step, row_weight, start, stop)
+                _fused_block(luma, planes, scratch, base, step, row_weight, top, bottom)
 
         workspace.run(work)
     return planes
