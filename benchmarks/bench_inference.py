@@ -5,10 +5,13 @@ times and reports the median and max seconds, the time per group of stages (deco
 network with its downscale and the guided fit; the full-resolution pass; encode) and its
 peak RSS; another fresh process measures the floor,
 Pillow's decode + encode of the same file alone. Optionally, a batch of 1-MP photos
-goes through `rechroma colorize --jobs N` for throughput.
+goes through `rechroma colorize --jobs N` for throughput. With `--contention`, each
+size runs once more while another process spins on one core, as on a shared server,
+and the table gives that time against the quiet one (the bar: at most 3x).
 
     python benchmarks/bench_inference.py                 # all sizes, prints a table
     python benchmarks/bench_inference.py --batch 500     # plus the folder throughput
+    python benchmarks/bench_inference.py --sizes 12 --contention  # plus a busy core
     python benchmarks/bench_inference.py --out docs/benchmarks  # JSON + plot there
 
 The inputs are a real photo's luma resized to each size with film grain added, so the
@@ -18,6 +21,7 @@ codecs see realistic entropy (an upscaled photo alone is unrealistically smooth)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -104,7 +108,7 @@ def child_colorize(
         start = time.perf_counter()
         photo = open_photo(path)
         stages["decode"] = time.perf_counter() - start
-        result = colorizer.colorize_for_format(photo, format_name, timings=stages)
+        result = colorizer.colorize_photo(photo, timings=stages)
         tick = time.perf_counter()
         encode_photo(photo, result, format_name, **options)
         stages["encode"] = time.perf_counter() - tick
@@ -132,13 +136,27 @@ def child_floor(path: Path, repeats: int) -> dict:
     return {"runs": runs, "peak_rss_mb": peak_rss_mb()}
 
 
+@contextlib.contextmanager
+def busy_core():
+    """Another process holding one core for as long as the block runs (a spinning loop)."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let the scheduler see it running
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def run_child(*args: str) -> dict:
     command = [sys.executable, __file__, "--child", *args]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def summarize(label: str, megapixels: float, ours: dict, floor: dict) -> dict:
+def summarize(
+    label: str, megapixels: float, ours: dict, floor: dict, contended: dict | None = None
+) -> dict:
     totals = [run["total"] for run in ours["runs"]]
     floors = [run["total"] for run in floor["runs"]]
     row = {
@@ -153,6 +171,13 @@ def summarize(label: str, megapixels: float, ours: dict, floor: dict) -> dict:
         "repeats": len(totals),
     }
     row["ratio_to_floor"] = row["median_s"] / row["floor_median_s"]
+    if contended is not None:
+        row["contended_median_s"] = statistics.median(run["total"] for run in contended["runs"])
+        row["contended_max_s"] = max(run["total"] for run in contended["runs"])
+        row["contention_ratio"] = row["contended_median_s"] / row["median_s"]
+        row["contended_network_s"] = statistics.median(
+            sum(run.get(key, 0.0) for key in STAGE_GROUPS["network"]) for run in contended["runs"]
+        )
     for group, keys in STAGE_GROUPS.items():
         row[f"{group}_s"] = statistics.median(
             sum(run.get(key, 0.0) for key in keys) for run in ours["runs"]
@@ -212,10 +237,20 @@ def print_table(rows: list[dict]) -> None:
     for row in rows:
         print(
             f"| {row['case']} | {row['median_s']:.3f} | {row['max_s']:.3f} "
-            f"| {row['floor_median_s']:.3f} | {row['ratio_to_floor']:.1f}x "
+            f"| {row['floor_median_s']:.3f} | {row['ratio_to_floor']:.2f}x "
             + " ".join(f"| {row[f'{group}_s']:.3f}" for group in STAGE_GROUPS)
             + f" | {row['peak_rss_mb']:.0f} |"
         )
+    contended = [row for row in rows if "contention_ratio" in row]
+    if contended:
+        print("\n| case | quiet s | one core busy s (max) | ratio | network busy s |")
+        print("|---|---|---|---|---|")
+        for row in contended:
+            print(
+                f"| {row['case']} | {row['median_s']:.3f} | {row['contended_median_s']:.3f} "
+                f"({row['contended_max_s']:.3f}) | {row['contention_ratio']:.2f}x "
+                f"| {row['contended_network_s']:.3f} |"
+            )
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -259,6 +294,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="--jobs for the folder test")
     parser.add_argument("--out", type=Path, default=None, help="folder for JSON + plot")
     parser.add_argument(
+        "--contention", action="store_true", help="each size again with one core held busy"
+    )
+    parser.add_argument(
         "--glibc-default",
         action="store_true",
         help="leave glibc's malloc thresholds at their defaults (what rechroma sets otherwise)",
@@ -294,11 +332,14 @@ def main() -> None:
             render = str(args.render_size) if args.render_size else "none"
             weights = str(args.weights) if args.weights else "none"
             malloc = "default" if args.glibc_default else "tuned"
-            ours = run_child(
-                "colorize", str(path), str(repeats), str(args.threads), render, weights, malloc
-            )
+            colorize = ("colorize", str(path), str(repeats), str(args.threads), render, weights)
+            ours = run_child(*colorize, malloc)
             floor = run_child("floor", str(path), str(repeats))
-            rows.append(summarize(label, megapixels, ours, floor))
+            contended = None
+            if args.contention:
+                with busy_core():
+                    contended = run_child(*colorize, malloc)
+            rows.append(summarize(label, megapixels, ours, floor, contended))
             print(f"{label}: {rows[-1]['median_s']:.3f} s median", file=sys.stderr, flush=True)
             path.unlink()
         batch = None

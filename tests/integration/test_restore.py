@@ -15,7 +15,8 @@ from rechroma.data.print_damage import DamageConfig, damage_photo
 from rechroma.models import build_model
 from rechroma.models.checkpoint import save_weights
 from rechroma.restoration import Restorer
-from rechroma.restoration.restorer import TILE, _spans
+from rechroma.restoration import restorer as restorer_module
+from rechroma.restoration.restorer import TILE, _spans, inpaint_strips
 from rechroma.restoration.tone import is_faded, repair_tone
 
 
@@ -44,6 +45,31 @@ def test_tiles_cover_every_pixel_once() -> None:
             assert end - start <= TILE and start <= keep_start < keep_end <= end
             kept[keep_start:keep_end] += 1
         assert (kept == 1).all()
+
+
+def test_tiled_detection_equals_the_whole_photo(tiny_detector, monkeypatch) -> None:
+    restorer = Restorer.load(tiny_detector)
+    photo = Image.fromarray(_photo())
+    whole = np.asarray(restorer.probability(photo)).astype(int)
+    # Tiles far smaller than the photo (5 x 4 of them), overlapping by more than the
+    # tiny network's receptive field: the seams must not show.
+    monkeypatch.setattr(restorer_module, "TILE", 112)
+    monkeypatch.setattr(restorer_module, "OVERLAP", 24)
+    assert len(_spans(photo.width)) == 5 and len(_spans(photo.height)) == 4
+    tiled = np.asarray(restorer.probability(photo)).astype(int)
+    assert np.abs(tiled - whole).max() <= 1
+
+
+def test_the_fill_in_strips_equals_the_whole_photo_fill() -> None:
+    import cv2
+
+    clean = np.tile(_photo(), (3, 2))  # 640 x 720: three strips of 240 rows
+    damaged = damage_photo(
+        clean, np.random.default_rng(2), DamageConfig(scratch_prob=1, crack_prob=1, dust=(40, 60))
+    )
+    mask = damaged.mask.astype(np.uint8)
+    whole = cv2.inpaint(damaged.image, mask, 3, cv2.INPAINT_TELEA)
+    assert np.array_equal(inpaint_strips(damaged.image, mask, 3, workers=3), whole)
 
 
 def test_only_masked_pixels_change(tiny_detector) -> None:

@@ -44,6 +44,7 @@ class DamageConfig:
     hairs: tuple[int, int] = (1, 3)
     crack_prob: float = 0.35
     cracks: tuple[int, int] = (1, 4)  # networks
+    crack_width: tuple[float, float] = (1.0, 3.0)  # px at 1 MP, halved by the 2nd branching
     fold_prob: float = 0.15
     # The scanner's blur, in px at 1 MP.
     blur: tuple[float, float] = (0.3, 1.0)
@@ -94,7 +95,7 @@ def damage_photo(
             _hair(layers[1] if rng.random() < 0.7 else layers[0], width, height, scale, rng)
     if rng.random() < cfg.crack_prob:
         for _ in range(int(rng.integers(cfg.cracks[0], cfg.cracks[1] + 1))):
-            _crack_network(layers[0], width, height, scale, rng)
+            _crack_network(layers[0], width, height, scale, rng, cfg)
     if rng.random() < cfg.fold_prob:
         _fold(layers[0], width, height, scale, rng)
 
@@ -186,7 +187,12 @@ def _hair(
 
 
 def _crack_network(
-    draw: ImageDraw.ImageDraw, width: int, height: int, scale: float, rng: np.random.Generator
+    draw: ImageDraw.ImageDraw,
+    width: int,
+    height: int,
+    scale: float,
+    rng: np.random.Generator,
+    cfg: DamageConfig,
 ) -> None:
     """Cracked emulsion: a thin jagged line that branches, and branches again."""
     diagonal = math.hypot(width, height)
@@ -202,7 +208,8 @@ def _crack_network(
     while stack and segments < 40:
         start, angle, length, depth = stack.pop()
         points = _curve(start, angle, length, 12, 0.35, rng)  # jagged, unlike a scratch
-        line_width = max(1, round(float(rng.uniform(1.0, 3.0)) * scale / (1 + depth * 0.5)))
+        root_width = float(rng.uniform(*cfg.crack_width))
+        line_width = max(1, round(root_width * scale / (1 + depth * 0.5)))
         draw.line(points, fill=_opacity(rng, 0.7), width=line_width)
         segments += 1
         if depth < 3:

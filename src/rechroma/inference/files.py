@@ -171,8 +171,8 @@ def _restore_and_colorize(
     photo = open_photo(src, max_pixels=options.max_pixels)
     check_fits_format(photo.gray.size, format_name, str(src))
     repaired = restorer.restore(photo, restore.threshold, restore.tone, restore.tone_strength)
-    result = colorizer.colorize_for_format(
-        repaired.photo, format_name, vividness=options.vividness, hints=options.hints_for(src)
+    result = colorizer.colorize_photo(
+        repaired.photo, vividness=options.vividness, hints=options.hints_for(src)
     )
     save_photo(repaired.photo, result, dst, options.quality)
     if restore.save_mask:

@@ -12,8 +12,10 @@ are never touched: the output equals the input outside the mask.
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,15 +42,22 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
 DEFAULT_DETECTOR = WEIGHTS_DIR / "rechroma-defects-v1.safetensors"
-# The detector sees the photo at most this large; defects are drawn to scale in training.
-WORK_PIXELS = 1_500_000
-TILE = 384
-OVERLAP = 32
+# The detector sees the photo at most this large: the size the damage generator's defect
+# sizes are given for, so a shrunk 12 MP scan's scratches are as wide as in training.
+WORK_PIXELS = 1_000_000
+# Tiles bound the memory of a long, narrow photo; a photo at the working size is one tile
+# (about 250 MB of activations), so the detector sees it whole, with no seams.
+TILE = 1280
+OVERLAP = 64
 # Chosen on the held-out faces and places shards (not photos-val): the best F1 and PSNR
 # gain of 0.5, 0.65 and 0.8 on both (docs/MODEL.md, "Restoration").
 DEFAULT_THRESHOLD = 0.8
 # Telea's neighbourhood, in full-resolution pixels per working pixel.
 INPAINT_RADIUS = 3
+# The fill runs in horizontal strips, one per thread, that overlap by this many radii:
+# a filled pixel draws on what lies within a few radii of it, so the strips' kept rows
+# equal the whole photo's fill (tests/integration/test_restore.py checks).
+STRIP_MARGIN_RADII = 8
 
 
 @dataclass(frozen=True)
@@ -148,12 +157,11 @@ class Restorer:
         """Fill the masked pixels from their surroundings (Telea); the rest is unchanged."""
         if not mask.any():
             return gray
-        import cv2
 
         pixels = np.asarray(gray)
         scale = max(1.0, math.sqrt(gray.width * gray.height / WORK_PIXELS))
         radius = max(2, round(INPAINT_RADIUS * scale))
-        filled = cv2.inpaint(pixels, mask.astype(np.uint8), radius, cv2.INPAINT_TELEA)
+        filled = inpaint_strips(pixels, mask.astype(np.uint8), radius, torch.get_num_threads())
         # Telea leaves unmasked pixels alone; copying them back makes that a guarantee.
         filled[~mask] = pixels[~mask]
         return Image.fromarray(filled)
@@ -232,17 +240,45 @@ def mask_path_for(output: Path) -> Path:
     return output.with_name(f"{output.stem}.mask.png")
 
 
+def inpaint_strips(pixels: np.ndarray, mask: np.ndarray, radius: int, workers: int) -> np.ndarray:
+    """Telea's fill of `mask` (uint8, nonzero: fill) in `pixels`, on `workers` threads.
+
+    OpenCV's inpainting is single-threaded but releases the GIL, so strips of rows that
+    overlap by `STRIP_MARGIN_RADII` radii fill side by side; each keeps only its own rows.
+    """
+    import cv2
+
+    height = pixels.shape[0]
+    margin = STRIP_MARGIN_RADII * radius
+    count = max(1, min(workers, height // (4 * margin)))
+    if count == 1:
+        return cv2.inpaint(pixels, mask, radius, cv2.INPAINT_TELEA)
+    cuts = np.linspace(0, height, count + 1).round().astype(int)
+    out = np.empty_like(pixels)
+
+    def fill_strip(index: int) -> None:
+        top, bottom = cuts[index], cuts[index + 1]
+        low, high = max(0, top - margin), min(height, bottom + margin)
+        if not mask[low:high].any():
+            out[top:bottom] = pixels[top:bottom]
+            return
+        part = cv2.inpaint(pixels[low:high], mask[low:high], radius, cv2.INPAINT_TELEA)
+        out[top:bottom] = part[top - low : bottom - low]
+
+    with ThreadPoolExecutor(count) as pool:
+        list(pool.map(fill_strip, range(count)))
+    return out
+
+
 def _spans(length: int) -> list[tuple[int, int, int, int]]:
-    """Tiles along one axis: `(start, end, keep_start, keep_end)`, overlapping by
-    `OVERLAP` so every kept pixel saw context on both sides."""
+    """Tiles along one axis: `(start, end, keep_start, keep_end)`, at most `TILE` long,
+    the kept parts split evenly and each tile reaching `OVERLAP` past them, so every
+    kept pixel saw context on both sides."""
     if length <= TILE:
         return [(0, length, 0, length)]
-    step = TILE - 2 * OVERLAP
-    spans = []
-    for keep_start in range(0, length, step):
-        keep_end = min(length, keep_start + step)
-        start = max(0, keep_start - OVERLAP)
-        end = min(length, start + TILE)
-        start = max(0, end - TILE)
-        spans.append((start, end, keep_start, keep_end))
-    return spans
+    count = math.ceil(length / (TILE - 2 * OVERLAP))
+    cuts = np.linspace(0, length, count + 1).round().astype(int).tolist()
+    return [
+        (max(0, keep_start - OVERLAP), min(length, keep_end + OVERLAP), keep_start, keep_end)
+        for keep_start, keep_end in itertools.pairwise(cuts)
+    ]

@@ -48,9 +48,12 @@ def repair_tone(gray: Image.Image, mode: str = "auto", strength: float = 1.0) ->
         tiles = max(2, min(16, round(min(pixels.shape) / 128)))
         clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(tiles, tiles))
         target = clahe.apply(pixels).astype(np.float32)
-    else:
-        black, white = robust_range(pixels)
-        scale = 255.0 / max(white - black, 1.0)
-        target = (pixels.astype(np.float32) - black) * scale
-    mixed = pixels + strength * (target - pixels)
-    return Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8))
+        mixed = pixels + strength * (target - pixels)
+        return Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8))
+    # Levels map each gray level to one output level: a 256-entry table that Pillow
+    # applies in one pass (a float32 copy of a 12 MP photo took 0.3 s).
+    black, white = robust_range(pixels)
+    levels = np.arange(256, dtype=np.float32)
+    target = (levels - black) * (255.0 / max(white - black, 1.0))
+    table = np.clip(levels + strength * (target - levels) + 0.5, 0, 255).astype(np.uint8)
+    return gray.point(table.tolist())

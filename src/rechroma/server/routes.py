@@ -298,8 +298,8 @@ def colorize_upload(
         )
         photo = restored.photo
     format_name, media_type, save_options = encoding_for(options.output_format, photo)
-    result = colorizer.colorize_for_format(
-        photo, format_name, options.render_size, options.vividness, hints=options.hints
+    result = colorizer.colorize_photo(
+        photo, options.render_size, options.vividness, hints=options.hints
     )
     return encode_photo(photo, result, format_name, **save_options), media_type, result.size
 

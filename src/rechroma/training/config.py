@@ -119,6 +119,11 @@ class LossConfig:
     # Step at which the adversarial phase starts: before it, G learns without a GAN
     # (DeOldify's NoGAN lesson: a GAN on an untrained G mostly learns artefacts).
     adversarial_start: int = 0
+    # The defect detector's (task "restore"): damaged pixels are about 1% of a photo, so
+    # their cross-entropy counts `positive_weight` times more, and a soft Dice term keeps
+    # thin scratches from vanishing under the background's weight.
+    positive_weight: float = 8.0
+    dice_weight: float = 0.5
 
 
 @dataclass(frozen=True)

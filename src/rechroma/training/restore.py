@@ -37,21 +37,19 @@ from rechroma.training.train import (
 
 logger = logging.getLogger(__name__)
 
-# Damaged pixels are about 1% of a photo: their cross-entropy counts this much more.
-POSITIVE_WEIGHT = 8.0
-DICE_WEIGHT = 0.5
 
-
-def detector_loss(logits: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+def detector_loss(
+    logits: torch.Tensor, mask: torch.Tensor, positive_weight: float = 8.0, dice_weight: float = 0.5
+) -> dict[str, torch.Tensor]:
     """Weighted BCE and soft Dice of `(B, 1, H, W)` logits against a {0, 1} mask."""
     bce = F.binary_cross_entropy_with_logits(
-        logits, mask, pos_weight=torch.tensor(POSITIVE_WEIGHT, device=logits.device)
+        logits, mask, pos_weight=torch.tensor(positive_weight, device=logits.device)
     )
     probability = torch.sigmoid(logits)
     overlap = (probability * mask).sum(dim=(1, 2, 3))
     total = probability.sum(dim=(1, 2, 3)) + mask.sum(dim=(1, 2, 3))
     dice = 1 - ((2 * overlap + 1) / (total + 1)).mean()
-    return {"bce": bce, "dice": dice, "loss": bce + DICE_WEIGHT * dice}
+    return {"bce": bce, "dice": dice, "loss": bce + dice_weight * dice}
 
 
 def mask_scores(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
@@ -98,7 +96,9 @@ def train_detector(cfg: Config, run_dir: Path, resume: bool = False, progress: b
         images, masks = next(batches)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model(images)
-        losses = detector_loss(logits.float(), masks)
+        losses = detector_loss(
+            logits.float(), masks, cfg.loss.positive_weight, cfg.loss.dice_weight
+        )
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         if cfg.optim.grad_clip > 0:
@@ -111,7 +111,7 @@ def train_detector(cfg: Config, run_dir: Path, resume: bool = False, progress: b
         if done % cfg.train.ckpt_every == 0 or done == cfg.train.steps:
             path = _save(run_dir, model, optimizer, cfg, done)
             if val is not None:
-                scores = _validate(model, val)
+                scores = _validate(model, val, cfg)
                 model.train()
                 append_log(run_dir / "log.jsonl", kind="val", step=done, **scores)
                 logger.info("step %d: val F1 %.3f -> %s", done, scores["f1"], path)
@@ -169,12 +169,16 @@ def _validation_set(cfg: Config) -> list[tuple[torch.Tensor, torch.Tensor]] | No
 
 
 @torch.inference_mode()
-def _validate(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+def _validate(
+    model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], cfg: Config
+) -> dict:
     model.eval()
     predicted, truth, loss = [], [], 0.0
     for images, masks in batches:
         logits = model(images)
-        loss += detector_loss(logits, masks)["loss"].item()
+        loss += detector_loss(logits, masks, cfg.loss.positive_weight, cfg.loss.dice_weight)[
+            "loss"
+        ].item()
         predicted.append(logits > 0)
         truth.append(masks > 0.5)
     scores = mask_scores(torch.cat(predicted), torch.cat(truth))
