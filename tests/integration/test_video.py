@@ -3,6 +3,7 @@
 import json
 from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -137,6 +138,30 @@ def test_cli_refuses_hints_for_clips(tmp_path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("pixel_format", ["yuv420p", "yuvj420p", "yuv444p", "yuv422p", "rgb24"])
+def test_frame_gray_is_ffmpegs_gray_exactly(pixel_format) -> None:
+    from rechroma.inference.video import _frame_gray
+
+    frame = av.VideoFrame(50, 36, pixel_format)  # 50 wide: rows are padded in memory
+    rng = np.random.default_rng(0)
+    for plane in frame.planes:
+        plane.update(rng.integers(0, 256, plane.buffer_size, dtype=np.uint8).tobytes())
+    gray = np.asarray(_frame_gray(frame))
+    assert np.array_equal(gray, frame.to_ndarray(format="gray"))
+
+
+def test_a_steady_pan_reuses_colour_between_network_frames(colorizer, real_photo, tmp_path) -> None:
+    with Image.open(real_photo) as photo:
+        clip = make_pan_clip(photo, tmp_path / "pan.mp4", size=(320, 180), seconds=1.0)
+    every = colorize_video(colorizer, clip, tmp_path / "every.mp4", VideoOptions(network_every=1))
+    reused = colorize_video(colorizer, clip, tmp_path / "reused.mp4", VideoOptions())
+    assert every.frames == reused.frames == 24 and every.carried == 0
+    # At most two frames in three carry the colour; the network runs on the rest.
+    assert 0 < reused.carried <= reused.frames * 2 // 3
+    with pytest.raises(InvalidOptionError):
+        colorize_video(colorizer, clip, tmp_path / "x.mp4", VideoOptions(network_every=0))
+
+
 def test_stabilised_pan_flickers_less_and_keeps_its_colour(photos_val, tmp_path) -> None:
     """The video bar: a 2 s 640x360 pan with film grain and sound, judged with v1."""
     colorizer = Colorizer.load(threads=2)

@@ -94,3 +94,24 @@ def test_a_scene_cut_starts_over_and_strength_zero_is_per_frame() -> None:
     assert torch.equal(off(first, -red), -red)
     with pytest.raises(ValueError):
         ChromaStabilizer(1.0)
+
+
+def test_carry_moves_the_colour_along_a_pan_and_refuses_cuts_and_motion() -> None:
+    scene = textured(120, 200)
+    paint = torch.zeros(2, 120, 200)
+    paint[0, :, :100], paint[1, :, 100:] = 40.0, -40.0
+    stabilizer = ChromaStabilizer(0.8)
+    assert stabilizer.carry(scene) is None  # nothing to carry yet
+    stabilizer(scene, paint)
+    carried = stabilizer.carry(shift_image(scene, (0.0, 1.5)))
+    assert carried is not None and stabilizer.carried == stabilizer.carried_in_a_row == 1
+    inner = (slice(None), slice(5, -5), slice(10, 190))
+    assert (carried - shift_image(paint, (0.0, 1.5)))[inner].abs().mean() < 1.0
+    # A cut, and a thing that moves on a still background: the network must run.
+    assert stabilizer.carry(textured(120, 200, seed=5)) is None
+    moved = scene.clone()
+    moved[:, 40:80, 60:100] = scene[:, 40:80, 90:130]
+    assert stabilizer.carry(shift_image(moved, (0.0, 1.5))) is None
+    stabilizer(scene, paint)
+    assert stabilizer.carried_in_a_row == 0
+    assert ChromaStabilizer(0.0).carry(scene) is None

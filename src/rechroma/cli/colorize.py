@@ -86,6 +86,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "still (default 0.8; 0 colours every frame on its own)",
     )
     colorize.add_argument(
+        "--network-every",
+        type=int_in(1, 12),
+        default=None,
+        metavar="N",
+        help="clips: on a steady shot, run the network on every N-th frame and carry the "
+        "colour along the motion between (default 3; 1: every frame)",
+    )
+    colorize.add_argument(
         "--crf",
         type=int_in(0, MAX_CRF),
         default=None,
@@ -225,12 +233,18 @@ def _colorize_videos(
 ) -> None:
     """Colorize clips one after another in this process, each with every thread."""
     from rechroma.inference.files import failure_reason
-    from rechroma.inference.video import DEFAULT_STABILIZE, VideoOptions, colorize_video
+    from rechroma.inference.video import (
+        DEFAULT_NETWORK_EVERY,
+        DEFAULT_STABILIZE,
+        VideoOptions,
+        colorize_video,
+    )
 
     options = VideoOptions(
         render_size=args.render_size,
         vividness=args.vividness,
         stabilize=DEFAULT_STABILIZE if args.stabilize is None else args.stabilize,
+        network_every=args.network_every or DEFAULT_NETWORK_EVERY,
         crf=args.crf,
         max_seconds=args.max_seconds,
     )

@@ -14,6 +14,11 @@ guided upsampling:
 
 The blend keeps chroma magnitude (a running mean of two hues would fade towards gray),
 so stability is not bought by removing colour.
+
+On a steady shot the network need not run on every frame: `carry` moves the last
+stabilised colour along the motion to the new frame when the frame shows the same
+picture (little change of luma once the shift is undone, almost all of it covered), and
+says when it does not (a cut, something moving, a fast pan), so the network runs there.
 """
 
 from __future__ import annotations
@@ -31,6 +36,12 @@ LUMA_SIGMA = 8.0
 SCENE_CUT = 14.0
 # Below this fraction of the frame still covered after the shift, start over too.
 MIN_OVERLAP = 0.5
+# `carry` reuses the colour only when the frame is this close to the last: a mean L*
+# change (after the shift, over 3x3) within grain, at most this share of the covered
+# pixels changed by more than LUMA_SIGMA (something moved), and almost all covered.
+REUSE_CHANGE = 3.0
+REUSE_MOVED = 0.01
+REUSE_OVERLAP = 0.97
 
 
 @dataclass
@@ -52,6 +63,8 @@ class ChromaStabilizer:
             raise ValueError(f"stabilisation strength {strength} is outside [0, 1)")
         self.strength = strength
         self.cuts = 0
+        self.carried = 0  # frames given carried colour, in all
+        self.carried_in_a_row = 0  # since the network last ran
         self._state: _State | None = None
 
     def reset(self) -> None:
@@ -90,7 +103,34 @@ class ChromaStabilizer:
                 weight = self.strength * torch.exp(-((change / LUMA_SIGMA) ** 2)) * covered
                 out = blend_chroma(carried_ab, ab, weight)
         self._state = _State(lightness.clone(), out.clone())
+        self.carried_in_a_row = 0
         return out
+
+    @torch.inference_mode()
+    def carry(self, lightness: torch.Tensor) -> torch.Tensor | None:
+        """The last frame's stabilised ab, moved along the motion onto this frame's
+        `(1, h, w)` L*, when this frame shows the same picture; None when the network
+        should run on it instead (and then `__call__` it)."""
+        state = self._state
+        if self.strength == 0.0 or state is None or state.lightness.shape != lightness.shape:
+            return None
+        shift = phase_shift(state.lightness[0], lightness[0])
+        carried = shift_image(torch.cat([state.lightness, torch.ones_like(lightness)]), shift)
+        covered = carried[1:] > 0.999
+        if float(covered.float().mean()) < REUSE_OVERLAP:
+            return None
+        change = box_blur((lightness - carried[:1]).abs()[None], 3)[0][covered]
+        if float(change.mean()) > REUSE_CHANGE or float((change > LUMA_SIGMA).float().mean()) > (
+            REUSE_MOVED
+        ):
+            return None
+        # The thin band the shift uncovered takes its neighbours' colour until the
+        # network runs again (within a few frames).
+        ab = shift_image(state.ab, shift, padding="border")
+        self._state = _State(lightness.clone(), ab.clone())
+        self.carried += 1
+        self.carried_in_a_row += 1
+        return ab
 
 
 def blend_chroma(previous: torch.Tensor, new: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -151,8 +191,11 @@ def phase_shift(previous: torch.Tensor, current: torch.Tensor) -> tuple[float, f
     return dy, dx
 
 
-def shift_image(image: torch.Tensor, shift: tuple[float, float]) -> torch.Tensor:
-    """Move `(C, h, w)` by `(dy, dx)` pixels, bilinearly; uncovered pixels become 0."""
+def shift_image(
+    image: torch.Tensor, shift: tuple[float, float], padding: str = "zeros"
+) -> torch.Tensor:
+    """Move `(C, h, w)` by `(dy, dx)` pixels, bilinearly; uncovered pixels become 0
+    (`padding="border"`: the nearest edge pixel's value)."""
     channels, height, width = image.shape
     dy, dx = shift
     ys = torch.arange(height, dtype=image.dtype) - dy
@@ -163,5 +206,5 @@ def shift_image(image: torch.Tensor, shift: tuple[float, float]) -> torch.Tensor
         [grid_x * 2 / max(width - 1, 1) - 1, grid_y * 2 / max(height - 1, 1) - 1], dim=-1
     )
     return F.grid_sample(
-        image[None], grid[None], mode="bilinear", padding_mode="zeros", align_corners=True
+        image[None], grid[None], mode="bilinear", padding_mode=padding, align_corners=True
     )[0]

@@ -2,17 +2,22 @@
 
 Frames stream through: decode (PyAV, FFmpeg inside), the network at render size,
 `ChromaStabilizer` so that still things keep their colour, the same guided upsampling
-as photos, encode. Nothing holds more than a few frames, so a clip of any length runs
-in bounded memory. The output is written under a temporary name beside the final one
-and renamed when complete: a failure never leaves a half-written clip under that name.
+as photos, encode. Encoding and muxing run on their own thread (`_Writer`), so x264
+works while the next frame is coloured. Nothing holds more than a few frames, so a clip
+of any length runs in bounded memory. The output is written under a temporary name
+beside the final one and renamed when complete: a failure never leaves a half-written
+clip under that name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import av
+import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
@@ -40,6 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_STABILIZE = 0.8
+DEFAULT_NETWORK_EVERY = 3
 # Errors that come from writing the output, not from reading the clip.
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EFBIG})
 # Constant-quality settings: visually lossless for H.264, the usual web setting for VP9.
@@ -71,6 +78,10 @@ class VideoOptions:
     render_size: int | None = None  # the colorizer's own when None
     vividness: float = 1.0
     stabilize: float = DEFAULT_STABILIZE  # 0 colours every frame on its own, as a photo
+    # On a steady shot the network runs on every n-th frame at least, and the frames
+    # between carry the stabilised colour along the motion (`ChromaStabilizer.carry`);
+    # 1 runs it on every frame. Cuts, motion and fast pans always run it.
+    network_every: int = DEFAULT_NETWORK_EVERY
     crf: int | None = None  # encoder quality (lower is better); DEFAULT_CRF when None
     max_seconds: float | None = None  # refuse longer clips
     max_pixels: int = DEFAULT_MAX_PIXELS  # per frame
@@ -101,6 +112,7 @@ class VideoReport:
     audio: str  # "copied", "re-encoded" or "none"
     scene_cuts: int
     seconds: float  # wall time
+    carried: int = 0  # frames coloured by carrying the last colour, without the network
 
     @property
     def frames_per_second(self) -> float:
@@ -179,6 +191,8 @@ def colorize_video_to(
         name: what error messages call the source.
     """
     options = options or VideoOptions()
+    if options.network_every < 1:
+        raise InvalidOptionError(f"network_every {options.network_every} is below 1")
     codec = video_codec_for(Path(f"out{suffix}"))
     source = Path(source) if isinstance(source, str) else source
     name = name or _source_name(source)
@@ -347,10 +361,11 @@ def _transcode(
         video_out = _add_video_stream(output, stream, info, codec, options)
         audio_out, audio_mode = _add_audio_stream(output, audio_in, codec)
         demuxed = [stream] + ([audio_in] if audio_in is not None else [])
+        writer = _Writer(output, video_out, audio_out, audio_mode)
         try:
             for packet in source.demux(demuxed):
                 if packet.stream.type == "audio":
-                    _audio_packet(output, packet, audio_out, audio_mode)
+                    writer.put(packet)
                     continue
                 for frame in packet.decode():
                     if (
@@ -365,26 +380,30 @@ def _transcode(
                     colour.pts, colour.time_base = frame.pts, frame.time_base
                     if colour.pts is None:  # some AVI files carry no timestamps
                         colour.pts, colour.time_base = frames, Fraction(1) / Fraction(info.fps)
-                    output.mux(video_out.encode(colour))
+                    writer.put(colour)
                     frames += 1
                     bar.update()
                     if on_progress is not None:
                         on_progress(frames, total)
-        except av.FFmpegError as exc:
-            if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
-                raise OutputWriteError(f"{name}: cannot write the output ({_reason(exc)})") from exc
-            raise VideoReadError(
-                f"{name}: damaged or truncated after {frames} frames ({_reason(exc)})"
-            ) from exc
-        if frames == 0:
-            raise VideoReadError(f"{name}: has no frames that decode")
-        if info.frames and frames + max(2, info.frames // 100) < info.frames:
-            raise VideoReadError(
-                f"{name}: ends after {frames} of its {info.frames} frames (the file is truncated)"
-            )
-        output.mux(video_out.encode(None))
-        if audio_mode == "re-encoded":
-            output.mux(audio_out.encode(None))
+            if frames == 0:
+                raise VideoReadError(f"{name}: has no frames that decode")
+            if info.frames and frames + max(2, info.frames // 100) < info.frames:
+                raise VideoReadError(
+                    f"{name}: ends after {frames} of its {info.frames} frames "
+                    "(the file is truncated)"
+                )
+            writer.close()
+        except BaseException as exc:
+            writer.abort()
+            if isinstance(exc, av.FFmpegError):
+                if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+                    raise OutputWriteError(
+                        f"{name}: cannot write the output ({_reason(exc)})"
+                    ) from exc
+                raise VideoReadError(
+                    f"{name}: damaged or truncated after {frames} frames ({_reason(exc)})"
+                ) from exc
+            raise
     return VideoReport(
         output_target if isinstance(output_target, Path) else None,
         frames,
@@ -394,6 +413,7 @@ def _transcode(
         audio_mode,
         stabilizer.cuts,
         0.0,
+        stabilizer.carried,
     )
 
 
@@ -427,6 +447,84 @@ def _add_video_stream(
             "row-mt": "1",
         }
     return video_out
+
+
+class _Writer:
+    """Encodes and muxes on its own thread, in the order things are handed to it.
+
+    PyAV releases the GIL while FFmpeg encodes, so the encoder overlaps the colouring of
+    the next frame. Only this thread touches the output container (FFmpeg's muxer is
+    not thread-safe); the queue is short, so memory stays bounded, and an error there
+    (a full disk) is raised in the caller at its next `put` or at `close`.
+    """
+
+    DEPTH = 4
+
+    def __init__(
+        self,
+        output: av.container.OutputContainer,
+        video_out: av.VideoStream,
+        audio_out: av.AudioStream | None,
+        audio_mode: str,
+    ) -> None:
+        self._output, self._video_out = output, video_out
+        self._audio_out, self._audio_mode = audio_out, audio_mode
+        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="rechroma-video-writer")
+        self._thread.start()
+
+    def put(self, item: av.VideoFrame | av.Packet) -> None:
+        """A coloured frame to encode, or an audio packet to copy or re-encode."""
+        while True:
+            self._raise()
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Flush the encoders and wait for the thread; raise what went wrong there."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        """Stop the thread without flushing (the clip failed)."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._queue.put(None)
+        self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        flushing = False
+        while True:
+            item = self._queue.get()
+            if self._error is not None:
+                if item is None:
+                    return
+                continue
+            try:
+                if item is None:
+                    flushing = True
+                    self._output.mux(self._video_out.encode(None))
+                    if self._audio_mode == "re-encoded":
+                        self._output.mux(self._audio_out.encode(None))
+                    return
+                if isinstance(item, av.Packet):
+                    _audio_packet(self._output, item, self._audio_out, self._audio_mode)
+                else:
+                    self._output.mux(self._video_out.encode(item))
+            except BaseException as exc:  # handed to the caller's thread
+                self._error = exc
+                if flushing:
+                    return
 
 
 def _add_audio_stream(
@@ -469,16 +567,55 @@ def _colorize_frame(
     stabilizer: ChromaStabilizer,
     options: VideoOptions,
 ) -> av.VideoFrame:
-    # FFmpeg's own conversion to full-range gray: the luma the photo path would see.
-    gray = Image.fromarray(frame.to_ndarray(format="gray"))
+    gray = _frame_gray(frame)
     if rotation in ROTATIONS:
         gray = gray.transpose(ROTATIONS[rotation])
-    prediction = colorizer.predict(gray, options.render_size)
-    prediction = replace(prediction, ab=stabilizer(prediction.lightness, prediction.ab))
+    from rechroma.inference.colorizer import Prediction
+
+    prepared = colorizer.prepare(gray, options.render_size)
+    ab = None
+    if stabilizer.carried_in_a_row + 1 < options.network_every:
+        ab = stabilizer.carry(prepared[2])
+    if ab is None:
+        prediction = colorizer.predict(gray, options.render_size, prepared=prepared)
+        ab = stabilizer(prediction.lightness, prediction.ab)
+    prediction = Prediction(*prepared, ab=ab)
     planes = colorizer.render_planes(prediction, options.vividness, space="ycbcr")
     # JPEG-style full-range YCbCr is FFmpeg's yuvj444p, planar like our planes (PyAV
     # copies them); the encoder converts it to 4:2:0.
     return av.VideoFrame.from_ndarray(planes, format="yuvj444p")
+
+
+# 8-bit planar YUV: the luma is the first plane, limited range unless "yuvj" or tagged.
+PLANAR_YUV = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv411p", "yuv440p"})
+JPEG_RANGE = 2  # AVColorRange's AVCOL_RANGE_JPEG
+
+
+@functools.cache
+def _limited_to_full() -> list[int]:
+    """FFmpeg's own limited-to-full-range gray level for each of the 256 luma values,
+    taken once from swscale on a frame that holds them all, so the table is its answer."""
+    planes = np.full((24, 16), 128, np.uint8)
+    planes[:16] = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+    return frame.to_ndarray(format="gray").ravel().tolist()
+
+
+def _frame_gray(frame: av.VideoFrame) -> Image.Image:
+    """A frame's full-range gray, the luma the photo path would see: FFmpeg's conversion,
+    but for 8-bit planar YUV as its luma plane through the same levels as a 256-entry
+    table (0.7 ms against swscale's 8.7 ms at 720p)."""
+    name = frame.format.name
+    jpeg = name.startswith("yuvj")
+    base = "yuv" + name[4:] if jpeg else name
+    # Tagged full range without the "j" is rare: FFmpeg decides what it means there.
+    if base not in PLANAR_YUV or (not jpeg and frame.color_range == JPEG_RANGE):
+        return Image.fromarray(frame.to_ndarray(format="gray"))
+    plane = frame.planes[0]
+    luma = Image.frombuffer(
+        "L", (frame.width, frame.height), bytes(plane), "raw", "L", plane.line_size, 1
+    )
+    return luma if jpeg else luma.point(_limited_to_full())
 
 
 def _reason(exc: BaseException) -> str:
