@@ -61,3 +61,27 @@ def test_fp16_storage_halves_the_file_and_loads_as_fp32(tmp_path) -> None:
     x = torch.rand(1, 1, 32, 32) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), atol=2e-3, rtol=0)
+
+
+def test_chroma_gain_round_trips_and_defaults_to_one(tmp_path) -> None:
+    kwargs = {"width": 8, "depth": 3, "max_channels": 32, "global_context": False}
+    model = build_generator("unet", **kwargs)
+    plain = save_weights(tmp_path / "plain.safetensors", model, "unet", kwargs, step=1)
+    tuned = save_weights(
+        tmp_path / "tuned.safetensors", model, "unet", kwargs, step=1, chroma_gain=0.8
+    )
+    assert read_info(plain).chroma_gain == 1.0
+    assert read_info(tuned).chroma_gain == 0.8
+    with pytest.raises(CheckpointError, match="chroma gain"):
+        save_weights(tmp_path / "bad.safetensors", model, "unet", kwargs, step=1, chroma_gain=0)
+
+
+@pytest.mark.parametrize("gain", ["nan", "-1", "9", "loud"])
+def test_a_damaged_chroma_gain_is_refused(tmp_path, gain: str) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "w.safetensors"
+    meta = {"model_name": "unet", "model_kwargs": "{}", "chroma_gain": gain}
+    save_file({"x": torch.zeros(1)}, str(path), metadata=meta)
+    with pytest.raises(CheckpointError, match="not a rechroma weights file"):
+        read_info(path)

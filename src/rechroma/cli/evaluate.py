@@ -114,6 +114,7 @@ def run_eval(args: argparse.Namespace) -> int:
             "weights": str(colorizer.weights_path),
             "sha256": colorizer.weights_sha256,
             "step": colorizer.info.step,
+            "chroma_gain": colorizer.chroma_gain,
             "render_size": colorizer.render_size,
         }
     lpips, lpips_status = _optional_metric("LPIPS", load_lpips, args.lpips_weights)

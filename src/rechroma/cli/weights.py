@@ -42,6 +42,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     shrink.add_argument(
         "--fp16", action="store_true", help="store half precision (half the size; loads as fp32)"
     )
+    shrink.add_argument(
+        "--chroma-gain",
+        type=float,
+        default=None,
+        metavar="G",
+        help="store G as the default vividness (benchmarks/choose_vividness.py picks it); "
+        "default: keep the checkpoint's",
+    )
     shrink.set_defaults(func=run_export_weights)
 
 
@@ -69,11 +77,26 @@ def run_export_weights(args: argparse.Namespace) -> int:
 
     model, info = load_model(args.checkpoint)  # a generator, or the defect detector
     dtype = torch.float16 if args.fp16 else None
+    gain = info.chroma_gain if args.chroma_gain is None else args.chroma_gain
     save_weights(
-        args.out, model, info.model_name, info.model_kwargs, info.step, info.config, dtype=dtype
+        args.out,
+        model,
+        info.model_name,
+        info.model_kwargs,
+        info.step,
+        info.config,
+        dtype=dtype,
+        chroma_gain=gain,
     )
     size = args.out.stat().st_size
-    print_json({"weights": str(args.out), "bytes": size, "sha256": file_sha256(args.out)})
+    print_json(
+        {
+            "weights": str(args.out),
+            "bytes": size,
+            "sha256": file_sha256(args.out),
+            "chroma_gain": gain,
+        }
+    )
     return EXIT_OK
 
 

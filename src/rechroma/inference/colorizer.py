@@ -162,6 +162,12 @@ class Colorizer:
         return bool(getattr(self.model, "takes_hints", False))
 
     @property
+    def chroma_gain(self) -> float:
+        """The weights' calibrated default vividness, applied to every automatic
+        prediction: vividness 1 is the colour chosen on a validation split."""
+        return self.info.chroma_gain
+
+    @property
     def weights_sha256(self) -> str | None:
         """SHA-256 of the weights file, computed once on first use."""
         if self._sha256 is None and self.weights_path is not None:
@@ -201,6 +207,10 @@ class Colorizer:
             else:
                 ab_norm = self.model(l_norm)
             ab = denormalize_ab(ab_norm.float().cpu()[0])
+            # Hints fix colours at their points, so the gain calibrating the automatic
+            # colour would only pull the answer away from them.
+            if not hints and self.chroma_gain != 1.0:
+                ab = ab * self.chroma_gain
             if hints and self.spread:
                 ab = spread_hints(ab, lightness, hints, gray.size)
         return Prediction(gray=gray, small_luma=small_luma, lightness=lightness, ab=ab)

@@ -32,6 +32,9 @@ class CheckpointInfo:
     step: int
     version: str
     config: dict[str, Any]
+    # Default chroma multiplier chosen for these weights on a validation split (see
+    # benchmarks/choose_vividness.py); 1 = the network's raw output.
+    chroma_gain: float = 1.0
 
 
 def save_weights(
@@ -42,12 +45,16 @@ def save_weights(
     step: int,
     config: dict[str, Any] | None = None,
     dtype: torch.dtype | None = None,
+    chroma_gain: float = 1.0,
 ) -> Path:
     """Write `model`'s weights and self-description to a safetensors file.
 
     With `dtype` (e.g. float16, for a file half the size) floating-point tensors are
-    stored in it; loading casts them back to the model's own precision.
+    stored in it; loading casts them back to the model's own precision. `chroma_gain` is
+    the calibrated default vividness the colorizer applies to the network's ab.
     """
+    if not 0.0 < chroma_gain <= 4.0:
+        raise CheckpointError(f"chroma gain {chroma_gain} is outside (0, 4]")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     if dtype is not None:
@@ -58,6 +65,7 @@ def save_weights(
         "step": str(step),
         "rechroma_version": __version__,
         "config": json.dumps(config or {}),
+        "chroma_gain": repr(float(chroma_gain)),
     }
     tmp = path.with_suffix(".tmp")
     save_file(state, str(tmp), metadata=metadata)
@@ -70,13 +78,17 @@ def read_info(path: Path) -> CheckpointInfo:
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = handle.metadata() or {}
-        return CheckpointInfo(
+        info = CheckpointInfo(
             model_name=meta["model_name"],
             model_kwargs=json.loads(meta["model_kwargs"]),
             step=int(meta.get("step", 0)),
             version=meta.get("rechroma_version", "unknown"),
             config=json.loads(meta.get("config", "{}")),
+            chroma_gain=float(meta.get("chroma_gain", "1.0")),
         )
+        if not 0.0 < info.chroma_gain <= 4.0:  # also false for NaN
+            raise ValueError(f"chroma gain {info.chroma_gain} is outside (0, 4]")
+        return info
     except FileNotFoundError as exc:
         raise CheckpointError(f"weights file not found: {path}") from exc
     except (OSError, SafetensorError, KeyError, ValueError) as exc:

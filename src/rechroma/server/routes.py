@@ -104,6 +104,7 @@ async def health(request: Request) -> dict[str, object]:
         "version": __version__,
         "model": colorizer.info.model_name,
         "model_step": colorizer.info.step,
+        "chroma_gain": colorizer.chroma_gain,
         "weights": colorizer.weights_path.name if colorizer.weights_path else None,
         "weights_sha256": colorizer.weights_sha256,
         "render_size": colorizer.render_size,
