@@ -8,7 +8,8 @@ perceptual distance to the truth: too little colour and wrong colour both raise 
 also reports the gain whose colourfulness matches the truth's (the frontier's choice).
 
 The split must not be photos-val, which judges the result: by default the held-out
-faces and places shards of configs/v2.toml. Write the choice into the shipped file with
+faces and places shards of configs/v2.toml, and Tiny ImageNet's validation shard for
+photos in general (200 ImageNet classes; never trained on). Write the choice into the shipped file with
 `rechroma export-weights CHECKPOINT OUT --chroma-gain G`.
 
     python benchmarks/choose_vividness.py --weights runs/v2/checkpoints/step_0001000.safetensors \
@@ -33,7 +34,11 @@ from rechroma.inference.colorizer import Colorizer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
-DEFAULT_SPLIT = (DATA / "faces" / "train-003.tar", DATA / "places" / "train-002.tar")
+DEFAULT_SPLIT = (
+    DATA / "faces" / "train-003.tar",
+    DATA / "places" / "train-002.tar",
+    DATA / "tiny-imagenet" / "val-000.tar",
+)
 DEFAULT_LPIPS = DATA / "lpips" / "alexnet-features.safetensors"
 GAINS = tuple(round(0.5 + 0.1 * i, 2) for i in range(11))  # 0.5 .. 1.5
 
@@ -118,7 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, required=True, help="raw checkpoint (gain 1)")
     parser.add_argument("--data", type=Path, nargs="+", default=list(DEFAULT_SPLIT))
-    parser.add_argument("--per-source", type=int, default=150, help="photos from each source")
+    parser.add_argument("--per-source", type=int, default=100, help="photos from each source")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--lpips-weights", type=Path, default=DEFAULT_LPIPS)
     parser.add_argument("--threads", type=int, default=None)

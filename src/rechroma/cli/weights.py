@@ -1,4 +1,5 @@
-"""Weights files: `fetch-weights` (metrics' networks), `export-weights`, `export-onnx`."""
+"""Weights files: `fetch-weights` (metrics' networks), `export-weights`, `blend-weights`,
+`export-onnx`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import argparse
 from pathlib import Path
 
 from rechroma.cli.options import EXIT_OK, add_weights_arg, print_json, require_extra
+from rechroma.errors import InvalidOptionError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add `fetch-weights`, `export-onnx` and `export-weights`."""
+    """Add `fetch-weights`, `export-onnx`, `export-weights` and `blend-weights`."""
     fetch = sub.add_parser(
         "fetch-weights",
         parents=[common],
@@ -51,6 +53,27 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "default: keep the checkpoint's",
     )
     shrink.set_defaults(func=run_export_weights)
+
+    blend = sub.add_parser(
+        "blend-weights",
+        parents=[common],
+        help="interpolate a fine-tuned model with its base (keeps what the base knew)",
+    )
+    blend.add_argument("base", type=Path, metavar="BASE")
+    blend.add_argument("tuned", type=Path, metavar="TUNED")
+    blend.add_argument("out", type=Path, metavar="OUT.safetensors")
+    blend.add_argument(
+        "--amount",
+        type=float,
+        required=True,
+        metavar="A",
+        help="0 gives BASE, 1 gives TUNED; between, (1 - A) x BASE + A x TUNED",
+    )
+    blend.add_argument("--fp16", action="store_true", help="store half precision")
+    blend.add_argument(
+        "--chroma-gain", type=float, default=None, metavar="G", help="default: TUNED's"
+    )
+    blend.set_defaults(func=run_blend_weights)
 
 
 def run_fetch(args: argparse.Namespace) -> int:
@@ -94,6 +117,37 @@ def run_export_weights(args: argparse.Namespace) -> int:
             "weights": str(args.out),
             "bytes": size,
             "sha256": file_sha256(args.out),
+            "chroma_gain": gain,
+        }
+    )
+    return EXIT_OK
+
+
+def run_blend_weights(args: argparse.Namespace) -> int:
+    import torch
+
+    from rechroma.models.checkpoint import blend_weights, file_sha256, save_weights
+
+    if args.out.resolve() in (args.base.resolve(), args.tuned.resolve()):
+        raise InvalidOptionError(f"{args.out} is an input: write the blend to a new file")
+    model, info = blend_weights(args.base, args.tuned, args.amount)
+    gain = info.chroma_gain if args.chroma_gain is None else args.chroma_gain
+    save_weights(
+        args.out,
+        model,
+        info.model_name,
+        info.model_kwargs,
+        info.step,
+        info.config,
+        dtype=torch.float16 if args.fp16 else None,
+        chroma_gain=gain,
+    )
+    print_json(
+        {
+            "weights": str(args.out),
+            "bytes": args.out.stat().st_size,
+            "sha256": file_sha256(args.out),
+            "amount": args.amount,
             "chroma_gain": gain,
         }
     )

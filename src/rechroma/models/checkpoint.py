@@ -125,3 +125,35 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def blend_weights(base: Path, tuned: Path, amount: float) -> tuple[nn.Module, CheckpointInfo]:
+    """Interpolate two files of the same network: (1 - amount) x base + amount x tuned.
+
+    A model fine-tuned on new data forgets some of what its base knew; the weights halfway
+    between often keep both (WiSE-FT, Wortsman et al. 2022). `tuned` gives the description
+    (step, config, chroma gain) and every non-float tensor (BatchNorm's batch counters);
+    the blend is recorded in the config.
+    """
+    if not 0.0 <= amount <= 1.0:
+        raise CheckpointError(f"blend amount {amount} is outside [0, 1]")
+    base_model, base_info = load_model(base)
+    model, info = load_model(tuned)
+    if (base_info.model_name, base_info.model_kwargs) != (info.model_name, info.model_kwargs):
+        raise CheckpointError(
+            f"cannot blend {base} ({base_info.model_name} {base_info.model_kwargs}) with "
+            f"{tuned} ({info.model_name} {info.model_kwargs}): not the same network"
+        )
+    base_state = base_model.state_dict()
+    blended = {
+        name: torch.lerp(base_state[name].float(), value.float(), amount).to(value.dtype)
+        if value.is_floating_point()
+        else value
+        for name, value in model.state_dict().items()
+    }
+    model.load_state_dict(blended, strict=True)
+    record = {"base": base.name, "base_sha256": file_sha256(base), "amount": amount}
+    config = {**info.config, "blend": record}
+    return model, CheckpointInfo(
+        info.model_name, info.model_kwargs, info.step, info.version, config, info.chroma_gain
+    )
