@@ -41,17 +41,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     shrink.add_argument("checkpoint", type=Path, metavar="CHECKPOINT")
     shrink.add_argument("out", type=Path, metavar="OUT.safetensors")
-    shrink.add_argument(
-        "--fp16", action="store_true", help="store half precision (half the size; loads as fp32)"
-    )
-    shrink.add_argument(
-        "--chroma-gain",
-        type=float,
-        default=None,
-        metavar="G",
-        help="store G as the default vividness (benchmarks/choose_vividness.py picks it); "
-        "default: keep the checkpoint's",
-    )
+    _add_output_options(shrink, "the checkpoint's")
     shrink.set_defaults(func=run_export_weights)
 
     blend = sub.add_parser(
@@ -69,11 +59,51 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="A",
         help="0 gives BASE, 1 gives TUNED; between, (1 - A) x BASE + A x TUNED",
     )
-    blend.add_argument("--fp16", action="store_true", help="store half precision")
-    blend.add_argument(
-        "--chroma-gain", type=float, default=None, metavar="G", help="default: TUNED's"
-    )
+    _add_output_options(blend, "TUNED's")
     blend.set_defaults(func=run_blend_weights)
+
+
+def _add_output_options(parser: argparse.ArgumentParser, kept: str) -> None:
+    parser.add_argument(
+        "--fp16", action="store_true", help="store half precision (half the size; loads as fp32)"
+    )
+    parser.add_argument(
+        "--chroma-gain",
+        type=float,
+        default=None,
+        metavar="G",
+        help="store G as the default vividness (benchmarks/choose_vividness.py picks it); "
+        f"default: keep {kept}",
+    )
+
+
+def _write_weights(args: argparse.Namespace, model, info, **report: object) -> int:
+    """Save `model` as `args.out` with --fp16 / --chroma-gain applied; print what it wrote."""
+    import torch
+
+    from rechroma.models.checkpoint import file_sha256, save_weights
+
+    gain = info.chroma_gain if args.chroma_gain is None else args.chroma_gain
+    save_weights(
+        args.out,
+        model,
+        info.model_name,
+        info.model_kwargs,
+        info.step,
+        info.config,
+        dtype=torch.float16 if args.fp16 else None,
+        chroma_gain=gain,
+    )
+    print_json(
+        {
+            "weights": str(args.out),
+            "bytes": args.out.stat().st_size,
+            "sha256": file_sha256(args.out),
+            **report,
+            "chroma_gain": gain,
+        }
+    )
+    return EXIT_OK
 
 
 def run_fetch(args: argparse.Namespace) -> int:
@@ -94,64 +124,19 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_export_weights(args: argparse.Namespace) -> int:
-    import torch
-
-    from rechroma.models.checkpoint import file_sha256, load_model, save_weights
+    from rechroma.models.checkpoint import load_model
 
     model, info = load_model(args.checkpoint)  # a generator, or the defect detector
-    dtype = torch.float16 if args.fp16 else None
-    gain = info.chroma_gain if args.chroma_gain is None else args.chroma_gain
-    save_weights(
-        args.out,
-        model,
-        info.model_name,
-        info.model_kwargs,
-        info.step,
-        info.config,
-        dtype=dtype,
-        chroma_gain=gain,
-    )
-    size = args.out.stat().st_size
-    print_json(
-        {
-            "weights": str(args.out),
-            "bytes": size,
-            "sha256": file_sha256(args.out),
-            "chroma_gain": gain,
-        }
-    )
-    return EXIT_OK
+    return _write_weights(args, model, info)
 
 
 def run_blend_weights(args: argparse.Namespace) -> int:
-    import torch
-
-    from rechroma.models.checkpoint import blend_weights, file_sha256, save_weights
+    from rechroma.models.checkpoint import blend_weights
 
     if args.out.resolve() in (args.base.resolve(), args.tuned.resolve()):
         raise InvalidOptionError(f"{args.out} is an input: write the blend to a new file")
     model, info = blend_weights(args.base, args.tuned, args.amount)
-    gain = info.chroma_gain if args.chroma_gain is None else args.chroma_gain
-    save_weights(
-        args.out,
-        model,
-        info.model_name,
-        info.model_kwargs,
-        info.step,
-        info.config,
-        dtype=torch.float16 if args.fp16 else None,
-        chroma_gain=gain,
-    )
-    print_json(
-        {
-            "weights": str(args.out),
-            "bytes": args.out.stat().st_size,
-            "sha256": file_sha256(args.out),
-            "amount": args.amount,
-            "chroma_gain": gain,
-        }
-    )
-    return EXIT_OK
+    return _write_weights(args, model, info, amount=args.amount)
 
 
 def run_export_onnx(args: argparse.Namespace) -> int:
