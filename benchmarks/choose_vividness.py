@@ -9,8 +9,8 @@ also reports the gain whose colourfulness matches the truth's (the frontier's ch
 
 The split must not be photos-val, which judges the result: by default the held-out
 faces and places shards of configs/v2.toml, and Tiny ImageNet's validation shard for
-photos in general (200 ImageNet classes; never trained on). Write the choice into the shipped file with
-`rechroma export-weights CHECKPOINT OUT --chroma-gain G`.
+photos in general (200 ImageNet classes; never trained on). Write the choice into the
+shipped file with `rechroma export-weights CHECKPOINT OUT --chroma-gain G`.
 
     python benchmarks/choose_vividness.py --weights runs/v2/checkpoints/step_0001000.safetensors \
         --out docs/eval/v2-vividness
