@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-from tests.commands import rechroma
 
+from commands import rechroma
 from rechroma.errors import CheckpointError
 from rechroma.models import build_generator
 from rechroma.models.checkpoint import blend_weights, load_model, read_info, save_weights

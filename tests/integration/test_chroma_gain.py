@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 from PIL import Image
-from tests.commands import rechroma
 
+from commands import rechroma
 from rechroma.inference.colorizer import Colorizer
 from rechroma.inference.hints import Hint
 from rechroma.models.checkpoint import read_info
