@@ -45,6 +45,7 @@ CLI_COMMANDS = {
     "fetch-weights": "weights",
     "export-onnx": "weights",
     "export-weights": "weights",
+    "blend-weights": "weights",
     "plot-log": "plot",
     "serve": "serve",
 }
