@@ -27,9 +27,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rechroma.evaluation.evaluate import GRAY_CF_THRESHOLD, as_tensor, gray_baseline, iter_images
+from rechroma.evaluation.evaluate import (
+    GRAY_CF_THRESHOLD,
+    MethodScores,
+    as_tensor,
+    gray_baseline,
+    iter_images,
+)
 from rechroma.evaluation.lpips import load_lpips
-from rechroma.evaluation.metrics import colorfulness, psnr, ssim
+from rechroma.evaluation.metrics import colorfulness
 from rechroma.inference.colorizer import Colorizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,26 +62,20 @@ def load_split(paths: list[Path], per_source: int, size: int) -> list:
 @torch.inference_mode()
 def score_gains(colorizer: Colorizer, photos: list, lpips, gains: tuple[float, ...]) -> dict:
     """Per-gain mean PSNR / SSIM / LPIPS / colourfulness, one network pass per photo."""
-    values = {g: {"psnr": [], "ssim": [], "lpips": [], "colorfulness": []} for g in gains}
+    scores = {gain: MethodScores() for gain in gains}
     truth_cf = []
     for photo in tqdm(photos, desc="gains", unit="photo"):
         truth = as_tensor(photo)
         truth_cf.append(colorfulness(truth).item())
         prediction = colorizer.predict(gray_baseline(photo))
         for gain in gains:
-            out = as_tensor(colorizer.render(prediction, gain))
-            row = values[gain]
-            row["psnr"].append(psnr(out, truth).item())
-            row["ssim"].append(ssim(out, truth).item())
-            row["colorfulness"].append(colorfulness(out).item())
-            if lpips is not None:
-                row["lpips"].append(lpips(out / 255, truth / 255).item())
+            scores[gain].add(as_tensor(colorizer.render(prediction, gain)), truth, lpips)
     mean_truth = float(np.mean(truth_cf))
     table = []
-    for gain, row in values.items():
-        point = {"gain": gain, **{k: float(np.mean(v)) for k, v in row.items() if v}}
-        point["delta_cf"] = abs(point["colorfulness"] - mean_truth)
-        table.append(point)
+    for gain, score in scores.items():
+        summary = score.summary(mean_truth)
+        means = {key: value["mean"] for key, value in summary.items() if key != "delta_cf"}
+        table.append({"gain": gain, **means, "delta_cf": summary["delta_cf"]})
     return {"truth_colorfulness": mean_truth, "photos": len(photos), "table": table}
 
 

@@ -22,6 +22,16 @@ from rechroma import __version__
 from rechroma.errors import CheckpointError
 from rechroma.models import build_generator, build_model
 
+# The largest calibrated gain a weights file may carry (the colorizer's vividness range).
+MAX_CHROMA_GAIN = 4.0
+
+
+def _check_chroma_gain(gain: float) -> float:
+    """`gain` if it lies in (0, MAX_CHROMA_GAIN]; ValueError otherwise (NaN included)."""
+    if not 0.0 < gain <= MAX_CHROMA_GAIN:
+        raise ValueError(f"chroma gain {gain} is outside (0, {MAX_CHROMA_GAIN:g}]")
+    return gain
+
 
 @dataclass(frozen=True)
 class CheckpointInfo:
@@ -53,8 +63,10 @@ def save_weights(
     stored in it; loading casts them back to the model's own precision. `chroma_gain` is
     the calibrated default vividness the colorizer applies to the network's ab.
     """
-    if not 0.0 < chroma_gain <= 4.0:
-        raise CheckpointError(f"chroma gain {chroma_gain} is outside (0, 4]")
+    try:
+        _check_chroma_gain(chroma_gain)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from exc
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     if dtype is not None:
@@ -78,17 +90,14 @@ def read_info(path: Path) -> CheckpointInfo:
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = handle.metadata() or {}
-        info = CheckpointInfo(
+        return CheckpointInfo(
             model_name=meta["model_name"],
             model_kwargs=json.loads(meta["model_kwargs"]),
             step=int(meta.get("step", 0)),
             version=meta.get("rechroma_version", "unknown"),
             config=json.loads(meta.get("config", "{}")),
-            chroma_gain=float(meta.get("chroma_gain", "1.0")),
+            chroma_gain=_check_chroma_gain(float(meta.get("chroma_gain", "1.0"))),
         )
-        if not 0.0 < info.chroma_gain <= 4.0:  # also false for NaN
-            raise ValueError(f"chroma gain {info.chroma_gain} is outside (0, 4]")
-        return info
     except FileNotFoundError as exc:
         raise CheckpointError(f"weights file not found: {path}") from exc
     except (OSError, SafetensorError, KeyError, ValueError) as exc:
