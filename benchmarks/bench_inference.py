@@ -108,7 +108,7 @@ def child_colorize(
         start = time.perf_counter()
         photo = open_photo(path)
         stages["decode"] = time.perf_counter() - start
-        result = colorizer.colorize_photo(photo, timings=stages)
+        result = colorizer.colorize_photo(photo, timings=stages, format_name=format_name)
         tick = time.perf_counter()
         encode_photo(photo, result, format_name, **options)
         stages["encode"] = time.perf_counter() - tick

@@ -69,7 +69,7 @@ def child_profile(path: Path, repeats: int, threads: int) -> dict:
         stages: dict[str, float] = {}
         start = time.perf_counter()
         photo = open_photo(path, timings=stages)
-        result = colorizer.colorize_photo(photo, timings=stages)
+        result = colorizer.colorize_photo(photo, timings=stages, format_name="JPEG")
         with timed(stages, "encode"):
             data = encode_photo(photo, result, "JPEG", quality=95)
         with timed(stages, "write"):

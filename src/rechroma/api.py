@@ -76,7 +76,9 @@ def colorize(
     if isinstance(image, bytes | bytearray | memoryview):
         photo = open_photo(bytes(image), name="bytes")
         format_name = answer_format(photo)
-        result = colorizer.colorize_photo(photo, render_size, vividness, hints=hints)
+        result = colorizer.colorize_photo(
+            photo, render_size, vividness, hints=hints, format_name=format_name
+        )
         options = {"quality": quality or 95} if format_name == "JPEG" else {}
         return encode_photo(photo, result, format_name, **options)
     if isinstance(image, Image.Image):

@@ -6,11 +6,13 @@ import contextlib
 import functools
 import io
 import logging
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import simplejpeg
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from rechroma import __version__
@@ -90,6 +92,8 @@ FORMATS: dict[str, tuple[str, dict[str, object]]] = {
 
 # The largest side each format can store (libwebp's and libjpeg's own limits).
 MAX_SIDE = {"WEBP": 16383, "JPEG": 65500}
+# The most bytes one JPEG marker segment holds after its length field (EXIF's APP1).
+MAX_JPEG_SEGMENT = 65533
 
 
 @dataclass
@@ -101,6 +105,30 @@ class Photo:
     dpi: tuple[float, float] | None = None
     exif: Image.Exif = field(default_factory=Image.Exif)
     source_format: str | None = None
+
+
+@dataclass(frozen=True)
+class JpegPlanes:
+    """A colour photo as JPEG stores it: full-size Y and Cb, Cr at half size each way
+    (4:2:0, JFIF's full-range YCbCr), each a C-contiguous uint8 array."""
+
+    y: np.ndarray  # (H, W)
+    cb: np.ndarray  # ((H + 1) // 2, (W + 1) // 2)
+    cr: np.ndarray
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """`(width, height)`, as Pillow gives an image's."""
+        return self.y.shape[1], self.y.shape[0]
+
+    def to_image(self) -> Image.Image:
+        """An RGB Pillow image, the chroma brought to full size as a JPEG decoder would."""
+        luma = Image.fromarray(self.y)
+        chroma = [
+            Image.fromarray(plane).resize(luma.size, Image.Resampling.BILINEAR)
+            for plane in (self.cb, self.cr)
+        ]
+        return Image.merge("YCbCr", [luma, *chroma]).convert("RGB")
 
 
 def open_photo(
@@ -320,9 +348,16 @@ def check_fits_format(size: tuple[int, int], format_name: str, name: str) -> Non
         )
 
 
-def encode_photo(photo: Photo, result: Image.Image, format_name: str, **options: object) -> bytes:
-    """Encode `result` (RGB or YCbCr, the photo's size) with the photo's alpha, DPI and EXIF."""
+def encode_photo(
+    photo: Photo, result: Image.Image | JpegPlanes, format_name: str, **options: object
+) -> bytes:
+    """Encode `result` (RGB, YCbCr or JPEG planes, the photo's size) with the photo's
+    alpha, DPI and EXIF."""
     check_fits_format(result.size, format_name, "output")
+    if isinstance(result, JpegPlanes):
+        if format_name == "JPEG" and set(options) <= {"quality"}:
+            return _encode_jpeg_planes(photo, result, int(options.get("quality", 75)))
+        result = result.to_image()
     image = result
     if image.mode == "YCbCr" and format_name != "JPEG":
         image = image.convert("RGB")  # only JPEG stores YCbCr as is
@@ -330,9 +365,7 @@ def encode_photo(photo: Photo, result: Image.Image, format_name: str, **options:
         if image is result:
             image = result.copy()  # putalpha changes an image in place
         image.putalpha(photo.alpha)
-    exif = photo.exif  # keeps its sub-IFDs (camera, date, GPS), which a copy would lose
-    exif[EXIF_SOFTWARE] = f"rechroma {__version__}"
-    exif[EXIF_DESCRIPTION] = AI_NOTE
+    exif = _output_exif(photo, format_name)
     save_options: dict[str, object] = dict(options)
     if format_name == "TIFF":
         # libtiff cannot write EXIF sub-IFD pointers; a TIFF keeps the first IFD's tags.
@@ -350,7 +383,51 @@ def encode_photo(photo: Photo, result: Image.Image, format_name: str, **options:
     return buffer.getvalue()
 
 
-def save_photo(photo: Photo, result: Image.Image, path: Path, quality: int | None = None) -> Path:
+def _encode_jpeg_planes(photo: Photo, planes: JpegPlanes, quality: int) -> bytes:
+    """A JPEG of the planes as they are, with the photo's EXIF and DPI.
+
+    Pillow encodes only full-size images, so libjpeg-turbo's planar entry point is
+    called through simplejpeg, which writes no metadata. JPEG metadata is a marker
+    segment in a fixed place, so it is written here: the EXIF APP1 right after the
+    JFIF APP0 (where Pillow puts it) and the DPI in APP0's density fields.
+    """
+    exif = _output_exif(photo, "JPEG").tobytes()
+    data = simplejpeg.encode_jpeg_yuv_planes(planes.y, planes.cb, planes.cr, quality=quality)
+    if data[2:4] != b"\xff\xe0" or data[6:11] != b"JFIF\x00":
+        raise RuntimeError("the JPEG encoder wrote no JFIF header where one belongs")
+    app0_end = 4 + struct.unpack(">H", data[4:6])[0]
+    header = bytearray(data[:app0_end])
+    if photo.dpi:
+        density = [min(65535, max(1, round(value))) for value in photo.dpi]
+        header[13:18] = struct.pack(">BHH", 1, *density)  # units: dots per inch
+    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    return bytes(header) + app1 + data[app0_end:]
+
+
+def _output_exif(photo: Photo, format_name: str) -> Image.Exif:
+    """The photo's EXIF with rechroma named as the software that made the colours.
+
+    A JPEG holds at most 64 KB of EXIF (one marker segment); a PNG's or TIFF's may be
+    longer. Rather than lose the photo, such a block is left out of a JPEG, with a
+    warning, and only rechroma's note goes in.
+    """
+    exif = photo.exif  # keeps its sub-IFDs (camera, date, GPS), which a copy would lose
+    exif[EXIF_SOFTWARE] = f"rechroma {__version__}"
+    exif[EXIF_DESCRIPTION] = AI_NOTE
+    if format_name == "JPEG" and len(exif.tobytes()) > MAX_JPEG_SEGMENT:
+        logger.warning(
+            "the input's EXIF (%d bytes) does not fit a JPEG; writing it without",
+            len(exif.tobytes()),
+        )
+        exif = Image.Exif()
+        exif[EXIF_SOFTWARE] = f"rechroma {__version__}"
+        exif[EXIF_DESCRIPTION] = AI_NOTE
+    return exif
+
+
+def save_photo(
+    photo: Photo, result: Image.Image | JpegPlanes, path: Path, quality: int | None = None
+) -> Path:
     """Write `result` to `path` in the format its extension names; atomic."""
     format_name, options = output_format(path)
     if quality is not None and "quality" in options:

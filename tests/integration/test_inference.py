@@ -4,10 +4,17 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 from rechroma.errors import ImageReadError, ImageTooLargeError, UnsupportedImageError
-from rechroma.images import EXIF_DESCRIPTION, EXIF_ORIENTATION, open_photo
+from rechroma.images import (
+    EXIF_DESCRIPTION,
+    EXIF_ORIENTATION,
+    JpegPlanes,
+    encode_photo,
+    open_photo,
+    photo_from_image,
+)
 from rechroma.inference.colorizer import render_shape
 
 
@@ -120,3 +127,40 @@ def test_in_memory_bytes_work_like_files(colorizer, gray) -> None:
     gray.save(buffer, format="PNG")
     photo = open_photo(buffer.getvalue())
     assert colorizer.colorize(photo).size == gray.size
+
+
+def test_a_jpeg_is_written_from_planes_at_the_size_jpeg_stores_them(
+    colorizer, real_photo, tmp_path
+) -> None:
+    """A JPEG answer comes from full-size Y' and half-size Cb, Cr (4:2:0, what the encoder
+    keeps of RGB anyway): the PNG answer's image within the JPEG's own loss, no further
+    from it than Pillow's encoding of that PNG, with the DPI and EXIF kept."""
+    src = tmp_path / "scan.jpg"
+    Image.open(real_photo).convert("L").save(src, dpi=(300, 300))
+    lossless = Image.open(colorizer.colorize_file(src, tmp_path / "out.png")).convert("RGB")
+    result = Image.open(colorizer.colorize_file(src, tmp_path / "out.jpg"))
+    assert JpegImagePlugin.get_sampling(result) == 2  # 4:2:0
+    assert result.info["dpi"] == pytest.approx((300, 300))
+    assert "rechroma" in result.getexif()[EXIF_DESCRIPTION]
+    buffer = io.BytesIO()
+    lossless.save(buffer, format="JPEG", quality=95)
+    truth = np.asarray(lossless, dtype=np.float64)
+    ours = np.abs(np.asarray(result.convert("RGB"), dtype=np.float64) - truth)
+    pillows = np.abs(np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float64) - truth)
+    assert ours.mean() < pillows.mean() + 0.2
+    assert np.percentile(ours, 99.9) <= np.percentile(pillows, 99.9) + 2
+
+
+def test_jpeg_planes_go_to_other_formats_and_oversized_exif_is_left_out(
+    colorizer, gray, caplog
+) -> None:
+    photo = photo_from_image(gray)
+    planes = colorizer.colorize_photo(photo, format_name="JPEG")
+    assert isinstance(planes, JpegPlanes) and planes.size == gray.size
+    as_png = Image.open(io.BytesIO(encode_photo(photo, planes, "PNG")))
+    assert as_png.mode == "RGB" and as_png.size == gray.size
+    photo.exif[0x9286] = "x" * 70_000  # UserComment, from a PNG: more than a JPEG holds
+    result = Image.open(io.BytesIO(encode_photo(photo, planes, "JPEG", quality=90)))
+    assert result.size == gray.size
+    assert "rechroma" in result.getexif()[EXIF_DESCRIPTION]
+    assert "does not fit a JPEG" in caplog.text

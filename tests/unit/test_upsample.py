@@ -1,5 +1,6 @@
 """Guided chroma upsampling: the maths against kornia and PyTorch, edges kept, and the
-fused full-resolution pass against an exact float reference."""
+fused full-resolution pass (RGB, and JPEG's 4:2:0 planes) against an exact float
+reference."""
 
 import threading
 import time
@@ -19,6 +20,7 @@ from rechroma.inference.upsample import (
     guided_coefficients,
     planes_image,
     upsample_apply,
+    upsample_apply_420,
 )
 
 
@@ -107,6 +109,80 @@ def exact_rgb(gray: Image.Image, slope: torch.Tensor, offset: torch.Tensor) -> t
     middle = torch.full_like(ycbcr, 0.5)
     change = (ycbcr - middle) / 8
     return ((ycbcr_to_rgb((middle + change)[None])[0] - 0.5) * 8 + 0.5).clamp(0, 1) * 255
+
+
+def exact_ycbcr(gray: Image.Image, slope: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """Y', Cb, Cr in float at full resolution, unclipped, from A and b upsampled whole."""
+    size = gray.size[::-1]
+    y = torch.from_numpy(np.array(gray)).float()
+    a_full = F.interpolate(slope[None], size=size, mode="bilinear", align_corners=False)[0]
+    b_full = F.interpolate(offset[None], size=size, mode="bilinear", align_corners=False)[0]
+    ycbcr = a_full * y + b_full
+    ycbcr[0] += y
+    ycbcr[1:] += 128
+    return ycbcr
+
+
+def jpeg_420_means(plane: torch.Tensor) -> torch.Tensor:
+    """The 2x2 block means a JPEG encoder stores of a full-size chroma plane, an odd last
+    row or column padded by copying it, as libjpeg pads."""
+    height, width = plane.shape
+    padded = F.pad(plane[None, None], (0, width % 2, 0, height % 2), mode="replicate")
+    return F.avg_pool2d(padded, 2)[0, 0]
+
+
+def photo_scene(photo: Image.Image, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A and b as the renderer makes them for `photo`: a random colour per render pixel,
+    fitted to the photo's own luma by the guided filter."""
+    small_size = (max(1, photo.width // 10), max(1, photo.height // 10))
+    small_luma = torch.from_numpy(np.array(photo.resize(small_size))).float()[None] / 255
+    colour = torch.rand(3, *small_size[::-1], generator=torch.Generator().manual_seed(seed))
+    slope, offset = guided_coefficients(small_luma, chroma_targets(colour, small_luma))
+    return slope / 255, offset
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_420_planes_are_the_full_size_ycbcr_as_jpeg_stores_it(
+    monkeypatch, real_photo, threads
+) -> None:
+    """Y' as exact as the RGB pass; Cb and Cr within rounding of the full-size chroma
+    averaged over 2x2 pixels (the encoder's own downsampling), at odd sizes too. Their
+    rounding is a level and a half at most: Pillow's 2x2 mean of Y is a whole level,
+    off by up to half a level times A (large here: a new colour every 10 pixels)."""
+    monkeypatch.setattr(upsample, "BLOCK_PIXELS", 5_000)
+    photo = Image.open(real_photo).convert("L")
+    workspace = Workspace(threads)
+    crops = [(0, 0, photo.width, photo.height), (17, 9, 350, 250), (40, 0, 41, 200)]
+    crops.append((0, 100, 151, 101))  # one row
+    for index, box in enumerate(crops):
+        gray = photo.crop(box)
+        slope, offset = photo_scene(gray, index)
+        planes = upsample_apply_420(gray, slope, offset, workspace=workspace)
+        exact = exact_ycbcr(gray, slope, offset)
+        assert planes.size == gray.size
+        luma_error = (torch.from_numpy(planes.y).float() - exact[0].clamp(0, 255)).abs()
+        assert luma_error.max() <= 0.5 + 0.05, gray.size
+        for got, full in zip((planes.cb, planes.cr), exact[1:], strict=True):
+            expected = jpeg_420_means(full).clamp(0, 255)
+            assert got.shape == expected.shape == ((gray.height + 1) // 2, (gray.width + 1) // 2)
+            assert got.flags.c_contiguous
+            error = (torch.from_numpy(got).float() - expected).abs()
+            assert error.max() <= 1.5, gray.size
+            assert error.mean() < 0.4, gray.size  # rounding alone: 0.25
+
+
+def test_420_planes_reuse_the_workspace_and_agree_across_threads(monkeypatch) -> None:
+    gray, slope, offset = varied_scenes()[0]
+    one = upsample_apply_420(gray, slope, offset, workspace=Workspace(1))
+    first = [plane.copy() for plane in (one.y, one.cb, one.cr)]
+    monkeypatch.setattr(upsample, "BLOCK_PIXELS", 700)
+    workspace = Workspace(3)
+    again = upsample_apply_420(gray, slope, offset, workspace=workspace)
+    assert all(
+        np.array_equal(a, b) for a, b in zip(first, (again.y, again.cb, again.cr), strict=True)
+    )
+    smaller = upsample_apply_420(gray.crop((0, 0, 100, 100)), slope, offset, workspace=workspace)
+    assert smaller.y.ctypes.data == again.y.ctypes.data  # no new buffer for a smaller photo
 
 
 def varied_scenes() -> list[tuple[Image.Image, torch.Tensor, torch.Tensor]]:

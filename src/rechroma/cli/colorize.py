@@ -214,7 +214,9 @@ def _run_stdio(args: argparse.Namespace) -> int:
     if args.quality is not None and "quality" in save_options:
         save_options = {**save_options, "quality": args.quality}
     colorizer = load_colorizer(args)
-    result = colorizer.colorize_photo(photo, vividness=args.vividness, hints=hints)
+    result = colorizer.colorize_photo(
+        photo, vividness=args.vividness, hints=hints, format_name=format_name
+    )
     encoded = encode_photo(photo, result, format_name, **save_options)
     if args.output == STDIO:
         try:

@@ -25,6 +25,7 @@ from rechroma.color import denormalize_ab, lab_to_rgb, normalize_l, rgb_to_lab
 from rechroma.errors import InvalidOptionError
 from rechroma.images import (
     DEFAULT_MAX_PIXELS,
+    JpegPlanes,
     Photo,
     check_fits_format,
     open_photo,
@@ -41,6 +42,7 @@ from rechroma.inference.upsample import (
     guided_coefficients,
     planes_image,
     upsample_apply,
+    upsample_apply_420,
 )
 from rechroma.models.checkpoint import CheckpointInfo, file_sha256, load_generator
 from rechroma.models.fuse import prepare_for_inference
@@ -276,12 +278,40 @@ class Colorizer:
         """`render` without the Pillow image: `(3, H, W)` uint8 planes in `space` ("rgb" or
         "ycbcr"), for callers that take planes (video). They are reused by this thread's
         next render: copy them or hand them on before that."""
+        if space not in ("rgb", "ycbcr"):
+            raise InvalidOptionError(f"space {space!r} is not 'rgb' or 'ycbcr'")
+        slope, offset = self._coefficients(prediction, vividness, upsampler, timings)
+        return upsample_apply(
+            prediction.gray, slope, offset, timings, self._workspace(), space=space
+        )
+
+    @torch.inference_mode()
+    def render_jpeg_planes(
+        self,
+        prediction: Prediction,
+        vividness: float = 1.0,
+        upsampler: str = "guided",
+        timings: dict[str, float] | None = None,
+    ) -> JpegPlanes:
+        """`render` for a JPEG: full-size Y' and Cb, Cr at half size each way (4:2:0, as
+        the encoder stores them), for `encode_photo`. Reused by this thread's next render,
+        like `render_planes`'."""
+        slope, offset = self._coefficients(prediction, vividness, upsampler, timings)
+        return upsample_apply_420(prediction.gray, slope, offset, timings, self._workspace())
+
+    def _coefficients(
+        self,
+        prediction: Prediction,
+        vividness: float,
+        upsampler: str,
+        timings: dict[str, float] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A and b of dY, Cb, Cr at render size, the local models the full-size pass
+        applies to the photo's luma."""
         if not 0.0 <= vividness <= MAX_VIVIDNESS:
             raise InvalidOptionError(f"vividness {vividness} is outside 0..{MAX_VIVIDNESS:g}")
         if upsampler not in UPSAMPLERS:
             raise InvalidOptionError(f"upsampler {upsampler!r} is not one of {UPSAMPLERS}")
-        if space not in ("rgb", "ycbcr"):
-            raise InvalidOptionError(f"space {space!r} is not 'rgb' or 'ycbcr'")
         with timed(timings, "guided fit"):
             lab = torch.cat([prediction.lightness, prediction.ab * vividness], dim=0)
             # Clipping in RGB at render size is the gamut clamp: it happens once, small.
@@ -289,12 +319,8 @@ class Colorizer:
             targets = chroma_targets(small_rgb, prediction.small_luma)
             if upsampler == "guided":
                 slope, offset = guided_coefficients(prediction.small_luma, targets)
-                slope = slope / 255.0  # fitted against Y in [0, 1], applied to Y in [0, 255]
-            else:
-                slope, offset = torch.zeros_like(targets), targets
-        return upsample_apply(
-            prediction.gray, slope, offset, timings, self._workspace(), space=space
-        )
+                return slope / 255.0, offset  # fitted against Y in [0, 1], applied to 0..255
+            return torch.zeros_like(targets), targets
 
     def colorize(
         self,
@@ -320,15 +346,20 @@ class Colorizer:
         vividness: float = 1.0,
         timings: dict[str, float] | None = None,
         hints: Sequence[Hint] = (),
-    ) -> Image.Image:
-        """Colorize a decoded photo about to be written (`save_photo`/`encode_photo`
-        put its alpha back), with seconds per stage added to `timings` when given.
+        format_name: str | None = None,
+    ) -> Image.Image | JpegPlanes:
+        """Colorize a decoded photo about to be written in `format_name` by `save_photo` or
+        `encode_photo` (which put its alpha back), with seconds per stage added to
+        `timings` when given. Encode the answer before this thread's next photo: a JPEG's
+        planes are reused for it.
 
-        Every format gets RGB, JPEG included: libjpeg-turbo converts RGB to YCbCr with
-        SIMD, so an RGB JPEG encodes faster than Pillow's YCbCr one (42 against 58 ms
-        at 12 MP, docs/BENCHMARKS.md), and the RGB planes cost no more to compute.
+        A JPEG gets its own planes (`render_jpeg_planes`): the chroma at the size the
+        encoder stores it, a quarter of the full-size pixels, and no colour conversion
+        left for the encoder (docs/BENCHMARKS.md). Every other format gets RGB.
         """
         prediction = self.predict(photo, render_size, timings, hints)
+        if format_name == "JPEG":
+            return self.render_jpeg_planes(prediction, vividness, timings=timings)
         return self.render(prediction, vividness, timings=timings)
 
     def colorize_file(
@@ -346,5 +377,7 @@ class Colorizer:
         format_name = output_format(dst)[0]  # an unwritable extension fails before the work
         photo = open_photo(src, max_pixels=max_pixels)
         check_fits_format(photo.gray.size, format_name, str(src))
-        result = self.colorize_photo(photo, render_size, vividness, hints=hints)
+        result = self.colorize_photo(
+            photo, render_size, vividness, hints=hints, format_name=format_name
+        )
         return save_photo(photo, result, dst, quality)

@@ -172,7 +172,10 @@ def _restore_and_colorize(
     check_fits_format(photo.gray.size, format_name, str(src))
     repaired = restorer.restore(photo, restore.threshold, restore.tone, restore.tone_strength)
     result = colorizer.colorize_photo(
-        repaired.photo, vividness=options.vividness, hints=options.hints_for(src)
+        repaired.photo,
+        vividness=options.vividness,
+        hints=options.hints_for(src),
+        format_name=format_name,
     )
     save_photo(repaired.photo, result, dst, options.quality)
     if restore.save_mask:

@@ -29,8 +29,8 @@ import torch
 from kornia.color import rgb_to_ycbcr, ycbcr_to_rgb
 from kornia.filters import box_blur
 from PIL import Image
-from torch.nn import functional as F
 
+from rechroma.images import JpegPlanes
 from rechroma.timing import timed
 
 UPSAMPLERS = ("guided", "bilinear")
@@ -100,15 +100,36 @@ def guided_coefficients(
     return mean(slope), mean(offset)
 
 
-def _row_weights(rows: torch.Tensor, small: int, full: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lower source row and weight of the next one, as bilinear `F.interpolate` has them.
+def _sample_weights(
+    positions: torch.Tensor, small: int, full: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lower source index and weight of the next one, as bilinear `F.interpolate` has them,
+    for output samples at `positions` in full-resolution pixel units (pixel y's centre is
+    y; a 4:2:0 chroma sample between pixels 2i and 2i + 1 is 2i + 0.5).
 
-    `align_corners=False`: output row y samples input row (y + 0.5) * small / full - 0.5,
+    `align_corners=False`: position y samples input row (y + 0.5) * small / full - 0.5,
     clamped at 0, between its floor and the next row (the last row past the end).
     """
-    source = ((rows + 0.5) * (small / full) - 0.5).clamp_min(0)
+    source = ((positions + 0.5) * (small / full) - 0.5).clamp_min(0)
     lower = source.floor().long().clamp_max(small - 1)
-    return lower, (source - lower).unsqueeze(-1)
+    return lower, source - lower
+
+
+def _widen(maps: torch.Tensor, positions: torch.Tensor, full: int) -> np.ndarray:
+    """`(C, h, w)` maps sampled bilinearly along their width at `positions` of a
+    `full`-pixel-wide photo: `(C, h, len(positions))` float32."""
+    small = maps.shape[-1]
+    lower, weight = _sample_weights(positions, small, full)
+    upper = (lower + 1).clamp_max(small - 1)
+    left, right = maps[..., lower], maps[..., upper]
+    return (left + (right - left) * weight).float().numpy()
+
+
+def _chroma_positions(full: int) -> torch.Tensor:
+    """Where 4:2:0 chroma samples sit along a side of `full` pixels: between the two
+    pixels each covers, or on the last pixel of an odd side (which JPEG pads by copying
+    it)."""
+    return (torch.arange((full + 1) // 2) * 2 + 0.5).clamp_max(full - 1)
 
 
 @functools.cache
@@ -121,11 +142,12 @@ def _ycbcr_to_rgb_matrix() -> torch.Tensor:
     return ((ycbcr_to_rgb(basis) - ycbcr_to_rgb(gray)) / step)[:, :, 0, 0].T
 
 
-def _output_coefficients(wide: torch.Tensor, space: str) -> torch.Tensor:
-    """`(6, h, W)` A and b of dY, Cb, Cr -> A and b of the output planes in `space`, with
+def _output_coefficients(slope: torch.Tensor, offset: torch.Tensor, space: str) -> torch.Tensor:
+    """A and b of dY, Cb, Cr -> `(6, h, w)` A and b of the output planes in `space`, with
     what the uint8 cast needs (which truncates) added: +0.5 on every offset to round, and
-    +128 on stored Cb, Cr."""
-    slope, offset = wide[:3].clone(), wide[3:]
+    +128 on stored Cb, Cr. Done at render size: the maps are then widened and blended
+    linearly (weights summing to 1), which commutes with this affine change."""
+    slope, offset = slope.float().clone(), offset.float()
     slope[0] += 1.0  # dY is a change of the input's own luma: Y' = (1 + A) * Y + b
     if space == "rgb":
         matrix = _ycbcr_to_rgb_matrix()
@@ -153,13 +175,16 @@ class Workspace:
 
     def planes(self, height: int, width: int) -> np.ndarray:
         """`(3, height, width)` uint8, contiguous per plane; reused up to KEEP_PIXELS."""
-        needed = 3 * height * width
-        if needed > self._planes.size:
-            buffer = np.empty(needed, dtype=np.uint8)
-            if height * width > KEEP_PIXELS:
-                return buffer.reshape(3, height, width)  # a one-off: not kept for later
+        return self.buffer(3 * height * width).reshape(3, height, width)
+
+    def buffer(self, size: int) -> np.ndarray:
+        """`size` uint8, reused from photo to photo while it holds at most 3 * KEEP_PIXELS."""
+        if size > self._planes.size:
+            buffer = np.empty(size, dtype=np.uint8)
+            if size > 3 * KEEP_PIXELS:
+                return buffer  # a one-off: not kept for later
             self._planes = buffer
-        return self._planes[:needed].reshape(3, height, width)
+        return self._planes[:size]
 
     def scratch(self, worker: int) -> np.ndarray:
         """`(3, BLOCK_PIXELS)` float32 for one worker thread: Y, coefficient, value."""
@@ -213,38 +238,87 @@ def upsample_apply(
     """
     workspace = workspace or Workspace()
     width, height = gray.size
-    small_h = slope.shape[-2]
-    luma = np.asarray(gray)
     with timed(timings, "upsample+merge+cast"):
         planes = workspace.planes(height, width)
-        # Bilinear is separable: widen the small maps once (h x W, cheap); every output
-        # row is then a blend of two of their rows.
-        maps = torch.cat([slope, offset], dim=0).float()[None]
-        wide = F.interpolate(maps, size=(small_h, width), mode="bilinear", align_corners=False)
-        wide = _output_coefficients(wide[0], space).numpy()  # (6, h, W): A then b per plane
-        lower_row, row_weight = _row_weights(torch.arange(height), small_h, height)
-        row_weight = row_weight[:, 0].numpy().astype(np.float32)
-        # Blocks of rows between the same two low-resolution rows, claimed one at a time.
-        blocks = list(_strips(lower_row, max(1, BLOCK_PIXELS // max(1, width))))
-        claimed = itertools.count()  # next() is atomic under the GIL
-
-        def work(worker: int) -> None:
-            scratch = workspace.scratch(worker)
-            while (index := next(claimed)) < len(blocks):
-                top, bottom = blocks[index]
-                row = int(lower_row[top])
-                base = wide[:, row]  # (6, W)
-                # From this low-resolution row to the next (none after the last one).
-                step = wide[:, row + 1] - base if row + 1 < small_h else None
-                _fused_block(luma, planes, scratch, base, step, row_weight, top, bottom)
-
-        workspace.run(work)
+        coefficients = _output_coefficients(slope, offset, space)
+        wide = _widen(coefficients, torch.arange(width), width)  # (6, h, W): A then b
+        _fused_pass(np.asarray(gray), list(planes), wide, torch.arange(height), height, workspace)
     return planes
+
+
+def upsample_apply_420(
+    gray: Image.Image,
+    slope: torch.Tensor,
+    offset: torch.Tensor,
+    timings: dict[str, float] | None = None,
+    workspace: Workspace | None = None,
+) -> JpegPlanes:
+    """`upsample_apply` in YCbCr, with Cb and Cr made at half size each way (4:2:0).
+
+    A JPEG encoder would average the full-size chroma over 2x2 pixels anyway (4:2:0 is
+    libjpeg's default, and Pillow's); made at that size, the chroma costs a quarter of
+    the pixels. A and b vary smoothly over 2 pixels, so the average of A * Y + b over a
+    2x2 block is A * (the block's mean Y) + b at its centre: the mean comes from Pillow's
+    `reduce(2)` and A, b are sampled at the chroma sample positions.
+
+    Returns:
+        Full-size Y' and half-size Cb, Cr in one `JpegPlanes`; they belong to the
+        workspace, like `upsample_apply`'s: encode them before its next photo.
+    """
+    workspace = workspace or Workspace()
+    width, height = gray.size
+    half_w, half_h = (width + 1) // 2, (height + 1) // 2
+    with timed(timings, "upsample+merge+cast"):
+        buffer = workspace.buffer(height * width + 2 * half_h * half_w)
+        luma_plane = buffer[: height * width].reshape(height, width)
+        chroma = buffer[height * width :].reshape(2, half_h, half_w)
+        coefficients = _output_coefficients(slope, offset, "ycbcr")
+        luma_maps = coefficients[[0, 3]]  # A and b of Y'
+        chroma_maps = coefficients[[1, 2, 4, 5]]  # A of Cb, Cr, then b of Cb, Cr
+        wide = _widen(luma_maps, torch.arange(width), width)
+        _fused_pass(np.asarray(gray), [luma_plane], wide, torch.arange(height), height, workspace)
+        block_means = np.asarray(gray.reduce(2))  # (half_h, half_w): a partial edge block
+        wide = _widen(chroma_maps, _chroma_positions(width), width)  # averages what it has
+        _fused_pass(block_means, list(chroma), wide, _chroma_positions(height), height, workspace)
+    return JpegPlanes(luma_plane, chroma[0], chroma[1])
+
+
+def _fused_pass(
+    luma: np.ndarray,
+    outputs: list[np.ndarray],
+    wide: np.ndarray,
+    row_positions: torch.Tensor,
+    full_height: int,
+    workspace: Workspace,
+) -> None:
+    """`outputs[k] = clamp(A_k * luma + b_k)` row block by row block, on the workspace's
+    threads, with A_k, b_k = `wide[k]`, `wide[k + len(outputs)]` blended between two
+    low-resolution rows for each output row (at `row_positions` of a `full_height` photo).
+    """
+    small_h = wide.shape[1]
+    lower_row, row_weight = _sample_weights(row_positions, small_h, full_height)
+    row_weight = row_weight.numpy().astype(np.float32)[:, None]
+    width = luma.shape[1]
+    # Blocks of rows between the same two low-resolution rows, claimed one at a time.
+    blocks = list(_strips(lower_row, max(1, BLOCK_PIXELS // max(1, width))))
+    claimed = itertools.count()  # next() is atomic under the GIL
+
+    def work(worker: int) -> None:
+        scratch = workspace.scratch(worker)
+        while (index := next(claimed)) < len(blocks):
+            top, bottom = blocks[index]
+            row = int(lower_row[top])
+            base = wide[:, row]  # (2K, W)
+            # From this low-resolution row to the next (none after the last one).
+            step = wide[:, row + 1] - base if row + 1 < small_h else None
+            _fused_block(luma, outputs, scratch, base, step, row_weight, top, bottom)
+
+    workspace.run(work)
 
 
 def _fused_block(
     luma: np.ndarray,
-    planes: np.ndarray,
+    outputs: list[np.ndarray],
     scratch: np.ndarray,
     base: np.ndarray,
     step: np.ndarray | None,
@@ -252,7 +326,7 @@ def _fused_block(
     top: int,
     bottom: int,
 ) -> None:
-    """Rows top..bottom of the three output planes: clamp((base + t * step) applied to Y).
+    """Rows top..bottom of every output plane: clamp((base + t * step) applied to Y).
 
     One plane at a time: NumPy's calls on all three at once, as `(3, rows, W)`, measured
     50% slower at 12 MP and no faster at 1 MP.
@@ -260,9 +334,10 @@ def _fused_block(
     rows, width = bottom - top, luma.shape[1]
     y, coeff, value = (buffer[: rows * width].reshape(rows, width) for buffer in scratch)
     np.copyto(y, luma[top:bottom], casting="unsafe")
-    weight = row_weight[top:bottom, None]
-    for plane in range(3):
-        a, b = plane, plane + 3
+    weight = row_weight[top:bottom]
+    count = len(outputs)
+    for plane, output in enumerate(outputs):
+        a, b = plane, plane + count
         if step is None:
             np.multiply(y, base[a], out=value)
             value += base[b]
@@ -274,7 +349,7 @@ def _fused_block(
             coeff += base[b]
             value += coeff
         np.clip(value, 0, 255, out=value)
-        np.copyto(planes[plane, top:bottom], value, casting="unsafe")
+        np.copyto(output[top:bottom], value, casting="unsafe")
 
 
 def _strips(lower: torch.Tensor, max_rows: int) -> Iterator[tuple[int, int]]:

@@ -300,7 +300,7 @@ def colorize_upload(
         photo = restored.photo
     format_name, media_type, save_options = encoding_for(options.output_format, photo)
     result = colorizer.colorize_photo(
-        photo, options.render_size, options.vividness, hints=options.hints
+        photo, options.render_size, options.vividness, hints=options.hints, format_name=format_name
     )
     return encode_photo(photo, result, format_name, **save_options), media_type, result.size
 
