@@ -6,9 +6,10 @@ render size of 192 means a 192x256 network input.
 
     python benchmarks/bench_network.py --out docs/benchmarks/network.json
 
-The shipped path folds batch norms into the convolutions and runs channels-last
-(`rechroma.models.fuse`); the "unfused" column times the same weights as trained, in
-the same process, so the two differ only in that rewrite.
+The default runs the network on ONNX Runtime (`rechroma.inference.runtime`); the
+"torch" column times PyTorch with batch norms folded into the convolutions and
+channels-last (`rechroma.models.fuse`), and the "unfused" column the same weights as
+trained, all in the same process, so each pair differs only in that one change.
 """
 
 from __future__ import annotations
@@ -34,14 +35,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the figures")
     args = parser.parse_args()
-    colorizer = Colorizer.load(args.weights, threads=args.threads)
-    unfused = Colorizer.load(args.weights)
-    unfused.model = load_generator(unfused.weights_path)[0].eval()
+    colorizer = Colorizer.load(args.weights, threads=args.threads, runtime="onnx")
+    fused = Colorizer.load(args.weights, runtime="torch")
+    unfused = Colorizer.load(args.weights, runtime="torch")
+    unfused.model = unfused.network = load_generator(unfused.weights_path)[0].eval()
     photo = Image.linear_gradient("L").resize((1200, 900))
     rows = []
     for size in SIZES:
         row: dict[str, float] = {"render_size": size}
-        for name, candidate in (("", colorizer), ("unfused_", unfused)):
+        for name, candidate in (("", colorizer), ("torch_", fused), ("unfused_", unfused)):
             candidate.predict(photo, size)  # warm-up: allocations, kernel selection
             times = []
             for _ in range(args.repeats):
@@ -53,6 +55,7 @@ def main() -> None:
         rows.append(row)
         print(
             f"render size {size}: {row['median_ms']:.1f} ms median, {row['p90_ms']:.1f} ms p90;"
+            f" PyTorch {row['torch_median_ms']:.1f} ms median;"
             f" unfused {row['unfused_median_ms']:.1f} ms median ({args.threads} threads)"
         )
     if args.out:

@@ -172,3 +172,10 @@ def colorizer(tiny_weights: Path):
     from rechroma.inference.colorizer import Colorizer
 
     return Colorizer.load(tiny_weights, render_size=64, threads=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Everything rechroma caches (ONNX graphs, fetched weights) goes to a folder of this
+    session's, shared by its tests and the commands they start, never the user's cache."""
+    os.environ.setdefault("RECHROMA_CACHE", str(tmp_path_factory.mktemp("cache")))

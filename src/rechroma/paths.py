@@ -26,6 +26,15 @@ from rechroma.images import (
 STDIO = "-"  # a single photo read from stdin or written to stdout
 
 
+def default_cache_dir() -> Path:
+    """Where rechroma keeps what it fetches or builds once (third-party weights, ONNX
+    graphs): `$RECHROMA_CACHE`, else `$XDG_CACHE_HOME/rechroma`, else `~/.cache/rechroma`."""
+    if "RECHROMA_CACHE" in os.environ:
+        return Path(os.environ["RECHROMA_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rechroma"
+
+
 @dataclass
 class Plan:
     """(input, output) pairs for photos and clips, and what a folder walk passed over."""

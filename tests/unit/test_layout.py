@@ -15,14 +15,20 @@ FORBIDDEN = {
     "rechroma.models": ["rechroma.training", "rechroma.server", "rechroma.cli", "fastapi"],
     "rechroma.data": ["rechroma.training", "rechroma.server", "rechroma.cli", "fastapi"],
     "rechroma.inference": ["rechroma.training", "rechroma.server", "rechroma.cli", "fastapi"],
-    "rechroma.inference.batch": ["rechroma.training", "rechroma.server", "fastapi"],
+    # A folder run loads PyTorch only once it has a photo to colour: a rerun whose outputs
+    # all exist answers at once.
+    "rechroma.inference.batch": ["rechroma.training", "rechroma.server", "fastapi", "torch"],
     "rechroma.evaluation.evaluate": ["rechroma.training", "rechroma.server", "rechroma.cli"],
     "rechroma.training.train": ["rechroma.server", "rechroma.cli", "fastapi"],
     "rechroma.server.settings": ["fastapi"],
     # The command line answers --help without PyTorch; each command imports what it uses.
     "rechroma.cli": ["fastapi", "rechroma.server.app", "rechroma.training", "torch"],
     # Batch and cluster share the per-file work in `files`; the arrow runs batch -> cluster.
-    "rechroma.inference.files": ["rechroma.inference.batch", "rechroma.inference.cluster"],
+    "rechroma.inference.files": [
+        "rechroma.inference.batch",
+        "rechroma.inference.cluster",
+        "torch",
+    ],
     "rechroma.inference.cluster": ["rechroma.inference.batch", "rechroma.cli"],
     # Shared modules: planning outputs and reading photos need no network.
     "rechroma.paths": ["torch", "rechroma.inference", "rechroma.cli", "rechroma.server"],

@@ -22,7 +22,7 @@ def test_serve_lock_is_the_full_lock_cut_down_to_serving() -> None:
     for requirement in project["dependencies"] + project["optional-dependencies"]["serve"]:
         name = re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[ ]", requirement)[0]).lower()
         assert name in serve, f"{name} is needed to serve but missing from the serve lock"
-    for heavy in ("ray", "pyarrow", "playwright", "scipy", "pandas", "onnxruntime", "matplotlib"):
+    for heavy in ("ray", "pyarrow", "playwright", "scipy", "pandas", "matplotlib"):
         assert heavy not in serve
 
 

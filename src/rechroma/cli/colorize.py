@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         quality=args.quality,
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
         threads=args.threads,
+        runtime=args.runtime,
         hints=hints,
         hints_dir=hints_dir,
         input_root=source if source.is_dir() else None,

@@ -23,6 +23,9 @@ EXIT_ERROR = 3  # nothing could be done (bad config, missing weights, ...)
 
 # The range every command accepts for the network's short side (the server's too).
 RENDER_SIZES = (32, 1024)
+# rechroma.inference.runtime.RUNTIMES, named here because that module loads PyTorch and
+# --help must not (test_onnx checks the two agree).
+RUNTIMES = ("auto", "torch", "onnx")
 MAX_THREADS = 256
 
 
@@ -118,7 +121,7 @@ def add_weights_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
-    """--weights, --render-size and --threads, checked when parsed."""
+    """--weights, --render-size, --threads and --runtime, checked when parsed."""
     add_weights_arg(parser)
     parser.add_argument(
         "--render-size",
@@ -130,13 +133,22 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=int_in(1, MAX_THREADS), default=None, help="CPU threads for torch"
     )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="what runs the network: ONNX Runtime (faster on a CPU; the graph is exported "
+        "once and cached), PyTorch, or auto: ONNX Runtime where it can be had",
+    )
 
 
 def load_colorizer(args: argparse.Namespace) -> Colorizer:
-    """The Colorizer that --weights, --render-size and --threads describe."""
+    """The Colorizer that --weights, --render-size, --threads and --runtime describe."""
     from rechroma.inference.colorizer import Colorizer
 
-    return Colorizer.load(args.weights, render_size=args.render_size, threads=args.threads)
+    return Colorizer.load(
+        args.weights, render_size=args.render_size, threads=args.threads, runtime=args.runtime
+    )
 
 
 def print_json(value: Any, indent: int | None = None) -> None:

@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         detector=args.detector,
         render_size=args.render_size,
         threads=args.threads,
+        runtime=args.runtime,
         max_upload_bytes=int(args.max_upload_mb * 2**20),
         max_pixels=int(args.max_megapixels * 1e6),
         max_files=args.max_files,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rechroma.errors import RechromaError
+from rechroma.paths import default_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +57,6 @@ INCEPTION = RemoteFile(
     size=108_949_747,
 )
 KNOWN_FILES = {remote.name: remote for remote in (ALEXNET, INCEPTION)}
-
-
-def default_cache_dir() -> Path:
-    """`$RECHROMA_CACHE`, else `$XDG_CACHE_HOME/rechroma`, else `~/.cache/rechroma`."""
-    if "RECHROMA_CACHE" in os.environ:
-        return Path(os.environ["RECHROMA_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "rechroma"
 
 
 def cached_path(remote: RemoteFile, cache_dir: Path | None = None) -> Path:

@@ -111,7 +111,9 @@ def _init_worker(options: BatchOptions, threads: int, parent_pid: int) -> None:
     tune_malloc()  # a worker process is an entry point of its own
     from rechroma.inference.colorizer import Colorizer
 
-    _worker_colorizer = Colorizer.load(options.weights, options.render_size, threads)
+    _worker_colorizer = Colorizer.load(
+        options.weights, options.render_size, threads, runtime=options.runtime
+    )
     if options.restore is not None:
         _worker_restorer = options.restore.load(threads)
 
@@ -148,7 +150,9 @@ def _run_serial(todo: list[tuple[Path, Path]], options: BatchOptions) -> Iterato
         return
     from rechroma.inference.colorizer import Colorizer
 
-    colorizer = Colorizer.load(options.weights, options.render_size, options.threads)
+    colorizer = Colorizer.load(
+        options.weights, options.render_size, options.threads, runtime=options.runtime
+    )
     restorer = options.restore.load(options.threads) if options.restore else None
     for src, dst in todo:
         yield colorize_one(src, dst, options, colorizer, restorer)

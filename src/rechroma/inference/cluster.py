@@ -44,7 +44,9 @@ class _ColorizeActor:
         from rechroma.inference.colorizer import Colorizer
 
         self.options = options
-        self.colorizer = Colorizer.load(options.weights, options.render_size, threads, device)
+        self.colorizer = Colorizer.load(
+            options.weights, options.render_size, threads, device, runtime=options.runtime
+        )
         self.restorer = options.restore.load(threads) if options.restore else None
 
     def __call__(self, rows: dict[str, list]) -> dict[str, list]:

@@ -35,6 +35,7 @@ from rechroma.images import (
 )
 from rechroma.inference.hint_spread import spread_hints
 from rechroma.inference.hints import Hint, HintError, hint_channels, validate_hints
+from rechroma.inference.runtime import OnnxNetwork, choose_runtime, onnx_network
 from rechroma.inference.upsample import (
     UPSAMPLERS,
     Workspace,
@@ -129,6 +130,9 @@ class Colorizer:
         self.render_size = render_size
         self.device = torch.device(device)
         self._sha256: str | None = None
+        # What runs the network on photos without hints: the module itself, or the same
+        # graph on ONNX Runtime (`use_onnx`).
+        self.network: nn.Module | OnnxNetwork = self.model
         # Buffers and threads of the full-resolution pass, one set per rendering thread.
         self._workspaces = threading.local()
 
@@ -146,17 +150,54 @@ class Colorizer:
         render_size: int | None = None,
         threads: int | None = None,
         device: str = "cpu",
+        runtime: str = "auto",
     ) -> Colorizer:
         """Load weights (the shipped model by default) with safetensors, never pickle.
 
         `render_size` None means `DEFAULT_RENDER_SIZE`; `threads` None keeps PyTorch's.
+        `runtime`: "onnx" runs the network on ONNX Runtime (`rechroma.inference.runtime`),
+        "torch" on PyTorch; "auto" takes ONNX Runtime on a CPU when it can be had and
+        PyTorch otherwise.
         """
         if threads is not None:
             torch.set_num_threads(threads)
         check_device(device)
+        chosen = choose_runtime(runtime, torch.device(device))
         path = weights or DEFAULT_WEIGHTS
         model, info = load_generator(path, device)
-        return cls(model, info, path, render_size or DEFAULT_RENDER_SIZE, device)
+        colorizer = cls(model, info, path, render_size or DEFAULT_RENDER_SIZE, device)
+        if chosen == "onnx":
+            colorizer.use_onnx(required=runtime == "onnx")
+        return colorizer
+
+    def use_onnx(self, required: bool = True, cache_dir: Path | None = None) -> bool:
+        """Run the network on ONNX Runtime from now on (photos with hints stay on PyTorch).
+
+        Returns whether it does. When it cannot (onnxruntime missing, no weights file to
+        export, the cache not writable): raise `InvalidOptionError` if `required`, else say
+        why in the log and stay on PyTorch.
+        """
+        try:
+            if self.weights_path is None or self.weights_sha256 is None:
+                raise ValueError("the model was not loaded from a weights file")
+            self.network = onnx_network(
+                self.model,
+                self.weights_path,
+                self.weights_sha256,
+                torch.get_num_threads(),
+                cache_dir,
+            )
+        except (ImportError, OSError, ValueError, RuntimeError) as exc:
+            if required:
+                raise InvalidOptionError(f"runtime 'onnx' is not available: {exc}") from exc
+            logger.info("the network runs on PyTorch: ONNX Runtime is not available (%s)", exc)
+            return False
+        return True
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network on photos without hints: "onnx" or "torch"."""
+        return "onnx" if isinstance(self.network, OnnxNetwork) else "torch"
 
     @property
     def takes_hints(self) -> bool:
@@ -207,7 +248,7 @@ class Colorizer:
                 channels = hint_channels(hints, gray.size, (small_h, small_w))
                 ab_norm = self.model(l_norm, channels[None].to(self.device))
             else:
-                ab_norm = self.model(l_norm)
+                ab_norm = self.network(l_norm)
             ab = denormalize_ab(ab_norm.float().cpu()[0])
             # Hints fix colours at their points, so the gain calibrating the automatic
             # colour would only pull the answer away from them.

@@ -45,6 +45,7 @@ class BatchOptions:
     quality: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     threads: int | None = None  # torch threads per worker; cores / jobs when None
+    runtime: str = "auto"  # what runs the network (`Colorizer.load`)
     hints: tuple[Hint, ...] = ()  # colour hints for every file (one photo's, in practice)
     # A folder of `<name>.json` hint files mirroring the tree under `input_root`; a photo
     # without one is colourised automatically.

@@ -19,11 +19,12 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from rechroma.color import HINT_CHANNELS, normalize_ab, rgb_to_lab
 from rechroma.errors import InvalidOptionError
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_HINTS = 256
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
@@ -167,6 +168,10 @@ def hint_channels(
     Returns:
         `(3, h, w)`: hint a and b (normalized, the colour's own chroma) and the mask.
     """
+    import torch
+
+    from rechroma.color import HINT_CHANNELS
+
     channels = torch.zeros(HINT_CHANNELS, *shape)
     for (top, bottom, left, right), ab in hint_boxes(hints, size, shape):
         channels[:2, top:bottom, left:right] = ab[:, None, None]
@@ -183,6 +188,12 @@ def hint_boxes(
     """
     if not hints:
         return
+    # PyTorch and kornia load here, not with the module: reading and checking hints
+    # files (a folder run's planning) needs neither.
+    import torch
+
+    from rechroma.color import normalize_ab, rgb_to_lab
+
     width, height = size
     small_h, small_w = shape
     rgb = torch.tensor([hint.rgb() for hint in hints]).T[:, :, None]  # (3, N, 1)

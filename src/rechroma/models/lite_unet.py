@@ -55,6 +55,7 @@ class Lite0UNet(nn.Module):
     """Predicts ab from L (and optional hints) at any size; input padded to a multiple of 32."""
 
     takes_hints = True
+    stride = STRIDE  # what a runtime without the padding branch must pad to (ONNX)
 
     def __init__(self, decoder_channels: tuple[int, ...] | list[int] = (192, 96, 64, 32, 16)):
         super().__init__()

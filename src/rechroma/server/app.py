@@ -75,6 +75,7 @@ def create_app(
             settings.weights,
             render_size=settings.render_size,
             threads=settings.threads,
+            runtime=settings.runtime,
         )
         app.state.restorer = restorer if restorer is not None else _load_restorer(settings)
         app.state.admission = Admission(settings.inference_workers, settings.max_queue)

@@ -108,6 +108,7 @@ async def health(request: Request) -> dict[str, object]:
         "weights": colorizer.weights_path.name if colorizer.weights_path else None,
         "weights_sha256": colorizer.weights_sha256,
         "render_size": colorizer.render_size,
+        "runtime": colorizer.runtime,
         "takes_hints": colorizer.takes_hints,
         "restores": request.app.state.restorer is not None,
         "limits": {

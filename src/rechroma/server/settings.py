@@ -14,6 +14,7 @@ class ServerSettings:
     detector: Path | None = None  # restoration's defect detector; the shipped one when None
     render_size: int | None = None
     threads: int | None = None  # torch threads for inference; PyTorch's default when None
+    runtime: str = "auto"  # what runs the network (`Colorizer.load`)
     max_upload_bytes: int = 40 * 1024 * 1024  # per file
     max_pixels: int = 100_000_000
     max_files: int = 20  # per request
