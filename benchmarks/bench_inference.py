@@ -89,6 +89,7 @@ def child_colorize(
     render_size: int | None,
     weights: Path | None,
     tuned_malloc: bool = True,
+    runtime: str = "auto",
 ) -> dict:
     """Measured in its own process, so peak RSS belongs to this size alone; with the
     malloc thresholds the command line sets (`rechroma.memory`), unless told not to."""
@@ -99,7 +100,7 @@ def child_colorize(
     if tuned_malloc:
         tune_malloc()
 
-    colorizer = Colorizer.load(weights, render_size=render_size, threads=threads)
+    colorizer = Colorizer.load(weights, render_size=render_size, threads=threads, runtime=runtime)
     baseline = peak_rss_mb()
     format_name, options = SAVE_OPTIONS[path.suffix]
     runs = []
@@ -301,6 +302,9 @@ def main() -> None:
         action="store_true",
         help="leave glibc's malloc thresholds at their defaults (what rechroma sets otherwise)",
     )
+    parser.add_argument(
+        "--runtime", default="auto", help="what runs the network (auto, onnx or torch)"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -313,7 +317,7 @@ def main() -> None:
             weights = Path(rest[2]) if rest[2] != "none" else None
             tuned = rest[3] == "tuned"
             result = child_colorize(
-                Path(path), int(repeats), int(rest[0]), render_size, weights, tuned
+                Path(path), int(repeats), int(rest[0]), render_size, weights, tuned, rest[4]
             )
         print(json.dumps(result))
         return
@@ -333,12 +337,12 @@ def main() -> None:
             weights = str(args.weights) if args.weights else "none"
             malloc = "default" if args.glibc_default else "tuned"
             colorize = ("colorize", str(path), str(repeats), str(args.threads), render, weights)
-            ours = run_child(*colorize, malloc)
+            ours = run_child(*colorize, malloc, args.runtime)
             floor = run_child("floor", str(path), str(repeats))
             contended = None
             if args.contention:
                 with busy_core():
-                    contended = run_child(*colorize, malloc)
+                    contended = run_child(*colorize, malloc, args.runtime)
             rows.append(summarize(label, megapixels, ours, floor, contended))
             print(f"{label}: {rows[-1]['median_s']:.3f} s median", file=sys.stderr, flush=True)
             path.unlink()

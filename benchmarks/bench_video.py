@@ -57,6 +57,9 @@ def time_sizes(
                 "width": width,
                 "height": height,
                 "frames": report.frames,
+                # Frames coloured without the network (the last colour carried along
+                # the motion, `VideoOptions.network_every`).
+                "carried": report.carried,
                 "seconds": round(wall, 2),
                 "frames_per_second": round(report.frames / wall, 2),
                 "audio": report.audio,
@@ -67,7 +70,8 @@ def time_sizes(
         )
         print(
             f"{name:>6} {width}x{height}: {report.frames / wall:5.2f} frames/s "
-            f"({report.frames} frames in {wall:.1f} s, peak RSS {rows[-1]['peak_rss_mb']} MB)",
+            f"({report.frames} frames, {report.carried} carried, in {wall:.1f} s, "
+            f"peak RSS {rows[-1]['peak_rss_mb']} MB)",
             flush=True,
         )
     return rows
@@ -88,11 +92,12 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--seconds", type=float, default=4.0, help="length of the speed clips")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runtime", default="auto", help="what runs the network")
     parser.add_argument("--out", type=Path, default=None, help="folder for video.json")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    colorizer = Colorizer.load(args.weights, render_size=args.render_size)
+    colorizer = Colorizer.load(args.weights, render_size=args.render_size, runtime=args.runtime)
     flicker_models = args.flicker_weights or [colorizer.weights_path]
     with Image.open(args.photo) as photo, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

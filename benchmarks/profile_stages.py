@@ -54,7 +54,7 @@ STAGES = (
 SIZES = (1, 12)
 
 
-def child_profile(path: Path, repeats: int, threads: int) -> dict:
+def child_profile(path: Path, repeats: int, threads: int, runtime: str = "auto") -> dict:
     """The stages of `colorize_file`, as it runs them, timed one by one."""
     from rechroma.images import encode_photo, open_photo, write_atomically
     from rechroma.inference.colorizer import Colorizer
@@ -62,7 +62,7 @@ def child_profile(path: Path, repeats: int, threads: int) -> dict:
     from rechroma.timing import timed
 
     tune_malloc()
-    colorizer = Colorizer.load(threads=threads)
+    colorizer = Colorizer.load(threads=threads, runtime=runtime)
     dest = path.with_name(f"out-{path.name}")
     runs = []
     for _ in range(repeats + 1):  # the first run warms up and is dropped
@@ -114,11 +114,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=SIZES)
     parser.add_argument("--label", default="", help="names the figures in profile.json")
     parser.add_argument("--out", type=Path, help="folder for profile.json")
+    parser.add_argument("--runtime", default="auto", help="what runs the network")
     args = parser.parse_args()
 
     if args.child:
-        path, repeats, threads = args.child
-        print(json.dumps(child_profile(Path(path), int(repeats), int(threads))))
+        path, repeats, threads, runtime = args.child
+        print(json.dumps(child_profile(Path(path), int(repeats), int(threads), runtime)))
         return
 
     photo = sorted(args.photos.glob("*.JPEG"))[0]
@@ -126,7 +127,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for megapixels in args.sizes:
             path = make_input(photo, megapixels, ".jpg", Path(tmp))
-            ours = run_child(str(path), str(args.repeats), str(args.threads))
+            ours = run_child(str(path), str(args.repeats), str(args.threads), args.runtime)
             floor = bench_inference.run_child("floor", str(path), str(args.repeats))
             stages = {
                 stage: median_of(ours["runs"], stage)

@@ -238,9 +238,13 @@ def test_a_stalled_thread_leaves_its_work_to_the_others(monkeypatch) -> None:
         original(*args)
 
     monkeypatch.setattr(upsample, "_fused_block", spy)
+    # Blocks of at most 10 rows, so that there are dozens to share out (a 64-pixel-wide photo would
+    # otherwise be one block).
+    monkeypatch.setattr(upsample, "BLOCK_PIXELS", 640)
     gray = Image.new("L", (64, 400), 90)
     slope, offset = torch.zeros(3, 40, 8), torch.full((3, 40, 8), 10.0)
     planes = upsample_apply(gray, slope, offset, workspace=Workspace(2))
+    assert sum(done_by.values()) > 30
     assert done_by["MainThread"] >= sum(done_by.values()) - 1
     assert (planes[0] == 100).all() and (planes[1:] == 138).all()
 
@@ -259,9 +263,9 @@ def test_blocks_stay_within_block_pixels(monkeypatch) -> None:
     blocks = []
     original = upsample._fused_block
 
-    def spy(luma, planes, scratch, base, step, row_weight, top, bottom) -> None:
+    def spy(luma, planes, scratch, wide, lower_row, row_weight, top, bottom) -> None:
         blocks.append((top, bottom))
-        original(luma, planes, scratch, base, step, row_weight, top, bottom)
+        original(luma, planes, scratch, wide, lower_row, row_weight, top, bottom)
 
     monkeypatch.setattr(upsample, "_fused_block", spy)
     monkeypatch.setattr(upsample, "BLOCK_PIXELS", 1000)
@@ -270,3 +274,26 @@ def test_blocks_stay_within_block_pixels(monkeypatch) -> None:
     assert max(bottom - top for top, bottom in blocks) == 10
     covered = sorted(row for top, bottom in blocks for row in range(top, bottom))
     assert covered == list(range(95))
+
+
+def test_small_photos_blocks_span_rows_and_give_the_same_bytes(monkeypatch) -> None:
+    """A small photo's rows are gathered from several low-resolution rows per block (few
+    NumPy calls); the bytes are those of one low-resolution row per block."""
+    rng = np.random.default_rng(5)
+    gray = Image.fromarray(rng.integers(0, 256, (203, 301), dtype=np.uint8))
+    slope, offset = torch.randn(3, 24, 36) * 0.3, torch.randn(3, 24, 36) * 40
+    blocks = []
+    original = upsample._fused_block
+
+    def spy(luma, planes, scratch, wide, lower_row, row_weight, top, bottom) -> None:
+        blocks.append(len(set(lower_row[top:bottom].tolist())))
+        original(luma, planes, scratch, wide, lower_row, row_weight, top, bottom)
+
+    monkeypatch.setattr(upsample, "_fused_block", spy)
+    gathered = upsample_apply(gray, slope, offset, space="rgb").copy()
+    assert blocks == [24]  # the whole photo in one block, across all 24 rows
+    monkeypatch.setattr(upsample, "BLOCK_PIXELS", 301)  # one output row per block
+    blocks.clear()
+    one_row_each = upsample_apply(gray, slope, offset, space="rgb").copy()
+    assert set(blocks) == {1}
+    np.testing.assert_array_equal(gathered, one_row_each)
