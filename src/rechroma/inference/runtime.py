@@ -1,9 +1,10 @@
 """The colour network on ONNX Runtime: the same graph as PyTorch's, faster on a CPU.
 
 On this project's 2-core CPU ONNX Runtime runs the Lite0 U-Net at render size 128 in
-about two thirds of PyTorch's time, and a whole 1 MP photo (network, guided fit and
-full-resolution pass) in 50 ms against 85 (docs/BENCHMARKS.md); its answer agrees with
-PyTorch's to 0.001 ab units. Two things make it pay inside the pipeline, not only alone:
+about two thirds of PyTorch's time (26 against 41 ms), a 1 MP JPEG end to end in 47
+against 61 ms, and with another process holding a core its network slows by a third
+where PyTorch's slows fourfold (docs/BENCHMARKS.md); its answer agrees with PyTorch's
+to 0.001 ab units. Two things make it pay inside the pipeline, not only alone:
 its threads do not spin after a call (spinning threads took the cores from the PyTorch
 and NumPy work that follows and the gain vanished), and the graph is exported once per
 weights file and cached, so a command line run pays the export (about 2 s) only the
