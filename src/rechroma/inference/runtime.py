@@ -2,8 +2,8 @@
 
 On this project's 2-core CPU ONNX Runtime runs the Lite0 U-Net at render size 128 in
 about two thirds of PyTorch's time (26 against 41 ms), a 1 MP JPEG end to end in 47
-against 61 ms, and with another process holding a core its network slows by a third
-where PyTorch's slows fourfold (docs/BENCHMARKS.md); its answer agrees with PyTorch's
+against 61 ms, and with another process holding a core its network slows by 40%
+where PyTorch's slows fivefold (docs/BENCHMARKS.md); its answer agrees with PyTorch's
 to 0.001 ab units. Two things make it pay inside the pipeline, not only alone:
 its threads do not spin after a call (spinning threads took the cores from the PyTorch
 and NumPy work that follows and the gain vanished), and the graph is exported once per
