@@ -34,6 +34,16 @@ def test_colorize_a_real_photo_keeps_size_and_lightness(real_photo, tmp_path) ->
     assert lab[1:].abs().mean() > 1.0  # it added colour
 
 
+def test_onnx_runtime_and_pytorch_give_the_same_photo(real_photo, tmp_path) -> None:
+    """The default runtime (ONNX Runtime on a CPU) and --runtime torch colour alike."""
+    default, torch_out = tmp_path / "default.png", tmp_path / "torch.png"
+    rechroma("colorize", str(real_photo), str(default), check=True)
+    rechroma("colorize", str(real_photo), str(torch_out), "--runtime", "torch", check=True)
+    a = np.asarray(Image.open(default), dtype=np.int16)
+    b = np.asarray(Image.open(torch_out), dtype=np.int16)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1
+
+
 def test_colorize_a_large_photo_at_full_size(real_photo, tmp_path) -> None:
     big = tmp_path / "big.png"
     Image.open(real_photo).convert("L").resize((4000, 3000)).save(big)

@@ -44,6 +44,7 @@ def post(server, files, data=None, **kwargs) -> httpx.Response:
 def test_health_names_the_model_and_limits(server) -> None:
     body = httpx.get(f"{server}/api/health").json()
     assert body["status"] == "ok" and body["model"] == "unet" and len(body["weights_sha256"]) == 64
+    assert body["runtime"] == "onnx"  # the default on a CPU
     assert body["limits"]["max_files"] == 3 and body["limits"]["max_megapixels"] == 2
 
 
