@@ -8,6 +8,12 @@ colorized with `colorize_video` as `rechroma colorize clip.mp4 out.mp4` does, st
 to H.264. Frames per second is frames over wall time, from opening the input to the
 closed output, so decoding and encoding are inside it.
 
+With `--baseline DIR` (a checkout of an earlier commit, e.g. `git worktree add
+/tmp/before 7534e58^`, the code before issue #24), that checkout's own bench_video.py
+times the same sizes on the same photo right after, with its own `src` on PYTHONPATH,
+and the ratio of frames/s is printed: the bar is a ratio within one run, since this
+machine's speed moves by 10-20% between runs and by a third between days.
+
 Flicker: the video bar's clip (2 s, 640x360, slow pan, grain, sound) colorized frame by
 frame and stabilised (`rechroma eval-video`), for each model given.
 """
@@ -16,7 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,6 +87,20 @@ def time_sizes(
     return rows
 
 
+def time_baseline(
+    checkout: Path, sizes: list[str], photo: Path, seconds: float
+) -> dict[str, float]:
+    """Frames/s per size from `checkout`'s own bench_video.py and `src`, as it prints them."""
+    env = {**os.environ, "PYTHONPATH": str(checkout / "src")}
+    command = [sys.executable, str(checkout / "benchmarks" / "bench_video.py")]
+    command += ["--sizes", *sizes, "--photo", str(photo), "--seconds", str(seconds)]
+    done = subprocess.run(command, env=env, cwd=checkout, capture_output=True, text=True)
+    found = re.findall(r"^\s*(\w+) \d+x\d+: +([\d.]+) frames/s", done.stdout, re.MULTILINE)
+    if not found:
+        sys.exit(f"the baseline printed no frames/s:\n{done.stdout}{done.stderr[-2000:]}")
+    return {size: float(fps) for size, fps in found}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", type=Path, default=None, help="the shipped model's")
@@ -94,6 +118,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runtime", default="auto", help="what runs the network")
     parser.add_argument("--out", type=Path, default=None, help="folder for video.json")
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="an earlier checkout to time the same way"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -119,6 +146,21 @@ def main() -> None:
                 f"stabilised {report['stabilised']['flicker']:.2f} "
                 f"({100 * report['flicker_ratio']:.0f}%), chroma kept "
                 f"{100 * report['chroma_ratio']:.0f}%",
+                flush=True,
+            )
+    baseline = (
+        time_baseline(args.baseline, args.sizes, args.photo, args.seconds)
+        if args.baseline
+        else None
+    )
+    for row in speed if baseline else []:
+        theirs = baseline.get(row["size"])
+        if theirs:
+            row["baseline_frames_per_second"] = theirs
+            row["speedup"] = round(row["frames_per_second"] / theirs, 2)
+            print(
+                f"{row['size']:>6}: {row['frames_per_second']:.2f} frames/s against the "
+                f"baseline's {theirs:.2f}: {row['speedup']:.2f}x",
                 flush=True,
             )
     result = {
