@@ -217,3 +217,45 @@ def test_a_drawn_mask_is_repaired_exactly(restore_server) -> None:
     assert int(answer.headers["x-repaired-pixels"]) == 40 * 40  # 10x10 at 4x4 each
     no_restore = httpx.post(f"{restore_server}/api/colorize", files=files, timeout=60)
     assert no_restore.status_code == 422 and "mask" in no_restore.json()["detail"]
+
+
+def test_the_detector_trains_and_fine_tunes_from_weights(tiny_config, tmp_path) -> None:
+    from dataclasses import replace
+
+    from rechroma.errors import ConfigError
+    from rechroma.models.checkpoint import load_model
+    from rechroma.training.config import InitConfig, LossConfig, ModelConfig
+    from rechroma.training.train import train
+
+    cfg = replace(
+        tiny_config,
+        task="restore",
+        model=ModelConfig(name="defect-unet", width=4, depth=2, max_channels=8),
+        loss=replace(LossConfig(), positive_weight=2.0, hard_negative_weight=0.1),
+    )
+    first = train(cfg, tmp_path / "a", progress=False)
+    model, info = load_model(first)
+    assert info.model_name == "defect-unet" and info.step == 4
+    with torch.no_grad():
+        assert model(torch.zeros(1, 1, 32, 32)).shape == (1, 1, 32, 32)
+    records = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    trained = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in trained] == [1, 2, 3, 4]
+    assert all(r["hard_negative"] > 0 for r in trained)
+    assert all(0 <= r["f1"] <= 1 for r in records if r["kind"] == "val")
+
+    # Fine-tuning starts from the given weights: after a step at a zero learning rate,
+    # its weights are those it started from (normalisation statistics still move).
+    still = replace(
+        cfg,
+        init=InitConfig(generator=str(first)),
+        optim=replace(cfg.optim, lr=0.0),
+        train=replace(cfg.train, steps=1, ckpt_every=1, val_batches=0),
+    )
+    tuned, _ = load_model(train(still, tmp_path / "b", progress=False))
+    tuned_weights = dict(tuned.named_parameters())
+    for name, value in model.named_parameters():
+        torch.testing.assert_close(tuned_weights[name], value)
+    wider = replace(still, model=replace(still.model, width=8))
+    with pytest.raises(ConfigError, match="init.generator"):
+        train(wider, tmp_path / "c", progress=False)

@@ -96,3 +96,28 @@ def test_pixel_loss_rejects_unknown_kinds() -> None:
 
     with pytest.raises(ConfigError):
         pixel_loss(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, 2), "l7")
+
+
+def test_hard_negatives_are_the_worst_clean_pixels_only() -> None:
+    from torch.nn import functional as F
+
+    from rechroma.training.restore import detector_loss
+
+    logits = torch.full((1, 1, 10, 10), -4.0)
+    mask = torch.zeros(1, 1, 10, 10)
+    mask[0, 0, 0, :5] = 1.0  # damage the detector misses: not a hard *negative*
+    logits[0, 0, 5, 5] = 3.0  # one clean pixel it is sure is damage
+    logits.requires_grad_(True)
+    base = detector_loss(logits, mask, 2.0, 0.5)
+    assert "hard_negative" not in base
+    # 1% of the 95 clean pixels rounds to one: exactly the confident false find.
+    losses = detector_loss(
+        logits, mask, 2.0, 0.5, hard_negative_weight=0.1, hard_negative_share=0.01
+    )
+    torch.testing.assert_close(losses["hard_negative"], F.softplus(torch.tensor(3.0)))
+    torch.testing.assert_close(losses["loss"], base["loss"] + 0.1 * losses["hard_negative"])
+    losses["hard_negative"].backward()
+    grad = logits.grad[0, 0]
+    assert grad[5, 5] > 0 and grad.count_nonzero() == 1  # pushed down, nothing else
+    with pytest.raises(ValueError, match="hard_negative_share"):
+        detector_loss(logits, mask, hard_negative_weight=0.1, hard_negative_share=0.0)

@@ -124,6 +124,12 @@ class LossConfig:
     # thin scratches from vanishing under the background's weight.
     positive_weight: float = 8.0
     dice_weight: float = 0.5
+    # Online hard-negative mining: the mean cross-entropy of the `hard_negative_share` of
+    # clean pixels the detector is most wrong about, added with this weight. Those are
+    # the thin natural structures (branches, stems, wires, glints) it takes for
+    # scratches; a plain mean drowns them among millions of easy clean pixels.
+    hard_negative_weight: float = 0.0
+    hard_negative_share: float = 0.005
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,8 @@ class DiscriminatorConfig:
 class InitConfig:
     """Where the generator's weights start; empty strings mean random initialisation."""
 
-    # A generator's weights to fine-tune (a shipped model or a checkpoint).
+    # A generator's weights to fine-tune (a shipped model or a checkpoint); with task
+    # "restore", a defect detector's.
     generator: str = ""
     # A classifier pretrained on L (`rechroma pretrain`) whose encoder becomes G's.
     encoder: str = ""

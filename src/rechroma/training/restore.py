@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from rechroma.data.print_damage import DamagedShards
 from rechroma.data.shards import MixedDataset, expand_shards
-from rechroma.errors import DataError
+from rechroma.errors import ConfigError, DataError
 from rechroma.models import build_model
 from rechroma.models.checkpoint import load_model, save_weights
 from rechroma.training.config import Config, config_to_dict
@@ -39,9 +39,16 @@ logger = logging.getLogger(__name__)
 
 
 def detector_loss(
-    logits: torch.Tensor, mask: torch.Tensor, positive_weight: float = 8.0, dice_weight: float = 0.5
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    positive_weight: float = 8.0,
+    dice_weight: float = 0.5,
+    hard_negative_weight: float = 0.0,
+    hard_negative_share: float = 0.005,
 ) -> dict[str, torch.Tensor]:
-    """Weighted BCE and soft Dice of `(B, 1, H, W)` logits against a {0, 1} mask."""
+    """Weighted BCE and soft Dice of `(B, 1, H, W)` logits against a {0, 1} mask, plus
+    (with `hard_negative_weight`) the mean BCE of the worst `hard_negative_share` of the
+    clean pixels."""
     bce = F.binary_cross_entropy_with_logits(
         logits, mask, pos_weight=torch.tensor(positive_weight, device=logits.device)
     )
@@ -49,7 +56,17 @@ def detector_loss(
     overlap = (probability * mask).sum(dim=(1, 2, 3))
     total = probability.sum(dim=(1, 2, 3)) + mask.sum(dim=(1, 2, 3))
     dice = 1 - ((2 * overlap + 1) / (total + 1)).mean()
-    return {"bce": bce, "dice": dice, "loss": bce + dice_weight * dice}
+    losses = {"bce": bce, "dice": dice, "loss": bce + dice_weight * dice}
+    if hard_negative_weight > 0:
+        if not 0.0 < hard_negative_share <= 1.0:
+            raise ValueError(f"hard_negative_share {hard_negative_share} is outside (0, 1]")
+        # A clean pixel's BCE is softplus(logit); damaged pixels are left out of the ranking.
+        clean = F.softplus(logits).masked_fill(mask > 0.5, 0.0).flatten()
+        count = max(1, round(hard_negative_share * int((mask <= 0.5).sum())))
+        hard = clean.topk(count, sorted=False).values.mean()
+        losses["hard_negative"] = hard
+        losses["loss"] = losses["loss"] + hard_negative_weight * hard
+    return losses
 
 
 def mask_scores(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
@@ -74,7 +91,10 @@ def train_detector(cfg: Config, run_dir: Path, resume: bool = False, progress: b
         weight_decay=cfg.optim.weight_decay,
     )
     start = 0
-    if resume and (last := latest_checkpoint(run_dir)) is not None:
+    last = latest_checkpoint(run_dir) if resume else None
+    if last is None and cfg.init.generator:
+        _start_from(model, Path(cfg.init.generator), cfg)
+    if last is not None:
         loaded, info = load_model(last)
         model.load_state_dict(loaded.state_dict())
         state = torch.load(last.with_suffix(".optim.pt"), weights_only=True)
@@ -96,9 +116,7 @@ def train_detector(cfg: Config, run_dir: Path, resume: bool = False, progress: b
         images, masks = next(batches)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model(images)
-        losses = detector_loss(
-            logits.float(), masks, cfg.loss.positive_weight, cfg.loss.dice_weight
-        )
+        losses = detector_loss(logits.float(), masks, **_loss_weights(cfg))
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         if cfg.optim.grad_clip > 0:
@@ -117,6 +135,27 @@ def train_detector(cfg: Config, run_dir: Path, resume: bool = False, progress: b
                 logger.info("step %d: val F1 %.3f -> %s", done, scores["f1"], path)
     bar.close()
     return path
+
+
+def _loss_weights(cfg: Config) -> dict[str, float]:
+    return {
+        "positive_weight": cfg.loss.positive_weight,
+        "dice_weight": cfg.loss.dice_weight,
+        "hard_negative_weight": cfg.loss.hard_negative_weight,
+        "hard_negative_share": cfg.loss.hard_negative_share,
+    }
+
+
+def _start_from(model: nn.Module, path: Path, cfg: Config) -> None:
+    """Fine-tune: the network starts from a detector's weights (safetensors, same shape)."""
+    loaded, info = load_model(path)
+    if (info.model_name, info.model_kwargs) != (cfg.model.name, cfg.model.kwargs()):
+        raise ConfigError(
+            f"init.generator {path} holds a {info.model_name!r} {info.model_kwargs}, not the "
+            f"config's {cfg.model.name!r} {cfg.model.kwargs()}"
+        )
+    model.load_state_dict(loaded.state_dict())
+    logger.info("starting from %s (its step %d)", path, info.step)
 
 
 def _dataset(cfg: Config, patterns: tuple[str, ...], train: bool, seed: int) -> DamagedShards:
@@ -156,7 +195,7 @@ def _loader(cfg: Config, seed: int) -> DataLoader:
 
 def _validation_set(cfg: Config) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
     """A fixed set of damaged crops (seeded per photo), batched."""
-    if not cfg.data.val_shards:
+    if not cfg.data.val_shards or cfg.train.val_batches <= 0:
         return None
     dataset = _dataset(cfg, cfg.data.val_shards, False, seed=10_000)
     loader = DataLoader(dataset, batch_size=cfg.train.batch_size)
@@ -165,7 +204,7 @@ def _validation_set(cfg: Config) -> list[tuple[torch.Tensor, torch.Tensor]] | No
         if index >= cfg.train.val_batches:
             break
         batches.append(batch)
-    return batches
+    return batches or None
 
 
 @torch.inference_mode()
@@ -176,9 +215,7 @@ def _validate(
     predicted, truth, loss = [], [], 0.0
     for images, masks in batches:
         logits = model(images)
-        loss += detector_loss(logits, masks, cfg.loss.positive_weight, cfg.loss.dice_weight)[
-            "loss"
-        ].item()
+        loss += detector_loss(logits, masks, **_loss_weights(cfg))["loss"].item()
         predicted.append(logits > 0)
         truth.append(masks > 0.5)
     scores = mask_scores(torch.cat(predicted), torch.cat(truth))
