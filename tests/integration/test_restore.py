@@ -259,3 +259,21 @@ def test_the_detector_trains_and_fine_tunes_from_weights(tiny_config, tmp_path) 
     wider = replace(still, model=replace(still.model, width=8))
     with pytest.raises(ConfigError, match="init.generator"):
         train(wider, tmp_path / "c", progress=False)
+
+
+def test_eval_restore_can_draw_damage_at_a_scans_scale(tiny_detector, tmp_path) -> None:
+    from rechroma.errors import InvalidOptionError
+    from rechroma.evaluation.restore import evaluate_restoration
+
+    folder = tmp_path / "thumbnails"
+    folder.mkdir()
+    for index in range(2):
+        Image.fromarray(_photo((120, 90), seed=index)).save(folder / f"{index}.png")
+    restorer = Restorer.load(tiny_detector)
+    as_is = evaluate_restoration(restorer, folder, max_side=512, progress=False)
+    enlarged = evaluate_restoration(restorer, folder, max_side=512, enlarge_to=400, progress=False)
+    assert as_is.grid[0][1][0].size == (120, 90)
+    assert enlarged.grid[0][1][0].size == (400, 300)
+    assert enlarged.summary["enlarge_to"] == 400 and as_is.summary["enlarge_to"] is None
+    with pytest.raises(InvalidOptionError, match="enlarge-to"):
+        evaluate_restoration(restorer, folder, max_side=256, enlarge_to=400, progress=False)

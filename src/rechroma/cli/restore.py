@@ -57,6 +57,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     evaluate.add_argument(
         "--max-side", type=int_in(64, 8192), default=1024, help="shrink larger photos to this"
     )
+    evaluate.add_argument(
+        "--enlarge-to",
+        type=int_in(64, 8192),
+        default=None,
+        metavar="SIDE",
+        help="enlarge smaller photos to this long side first, so the damage is drawn at a "
+        "scan's scale (a detector chosen on thumbnails alone can miss a scan's wide damage)",
+    )
     evaluate.add_argument("--grid", type=int_in(0), default=6, help="photos in grid.png")
     evaluate.add_argument("--detector", type=Path, default=None, help="detector weights")
     evaluate.add_argument(
@@ -127,6 +135,7 @@ def run_eval(args: argparse.Namespace) -> int:
         args.data,
         limit=args.limit,
         max_side=args.max_side,
+        enlarge_to=args.enlarge_to,
         grid_count=args.grid,
         progress=not args.quiet,
     )

@@ -21,7 +21,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from rechroma.data.print_damage import DamageConfig, damage_photo
-from rechroma.errors import DataError
+from rechroma.errors import DataError, InvalidOptionError
 from rechroma.evaluation.evaluate import count_images, image_grid, image_sources
 from rechroma.evaluation.metrics import psnr, ssim
 from rechroma.restoration.restorer import Restorer
@@ -49,6 +49,7 @@ def evaluate_restoration(
     data: Path,
     limit: int | None = None,
     max_side: int = 1024,
+    enlarge_to: int | None = None,
     grid_count: int = 6,
     damage: DamageConfig | None = None,
     progress: bool = True,
@@ -57,7 +58,11 @@ def evaluate_restoration(
 
     Photos larger than `max_side` are shrunk to it first (defects are drawn at the
     photo's own scale either way); tone repair is off, so only the fill is measured.
+    With `enlarge_to`, smaller photos are first enlarged (bicubic) to that long side:
+    their damage is then as wide as on a scan of that size, which thumbnails never show.
     """
+    if enlarge_to is not None and enlarge_to > max_side:
+        raise InvalidOptionError(f"--enlarge-to {enlarge_to} is larger than --max-side {max_side}")
 
     total = count_images(data)
     if limit is not None:
@@ -78,6 +83,10 @@ def evaluate_restoration(
             bar.write(f"skipping {name}: {exc}")
             continue
         image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+        if enlarge_to is not None and max(image.size) < enlarge_to:
+            factor = enlarge_to / max(image.size)
+            size = (round(image.width * factor), round(image.height * factor))
+            image = image.resize(size, Image.Resampling.BICUBIC)
         clean = np.asarray(image.convert("L"))
         damaged = damage_photo(
             clean, np.random.default_rng([EVAL_SEED, index]), damage or DamageConfig()
@@ -129,6 +138,7 @@ def evaluate_restoration(
         "threshold": restorer.threshold,
         "damage_seed": EVAL_SEED,
         "max_side": max_side,
+        "enlarge_to": enlarge_to,
         "median_psnr_gain_db": float(np.median(gains)),
         "median": {key: float(np.median([r[key] for r in rows])) for key in rows[0]},
         "mean": {key: float(np.mean([r[key] for r in rows])) for key in rows[0]},
@@ -154,7 +164,9 @@ def write_restore_report(result: RestoreEvalResult, out_dir: Path) -> None:
     lines = [
         f"# Restoration on `{s['data']}`",
         "",
-        f"{s['count']} photos (long side at most {s['max_side']} px), damaged by the seeded "
+        f"{s['count']} photos (long side at most {s['max_side']} px"
+        + (f", smaller ones enlarged to {s['enlarge_to']}" if s.get("enlarge_to") else "")
+        + "), damaged by the seeded "
         f"generator (seed {s['damage_seed']}), repaired by `{Path(s['detector']).name}` "
         f"(step {s['detector_step']}) at threshold {s['threshold']:g}, tone repair off.",
         "",
