@@ -148,21 +148,18 @@ def main() -> None:
                 f"{100 * report['chroma_ratio']:.0f}%",
                 flush=True,
             )
-    baseline = (
-        time_baseline(args.baseline, args.sizes, args.photo, args.seconds)
-        if args.baseline
-        else None
-    )
-    for row in speed if baseline else []:
-        theirs = baseline.get(row["size"])
-        if theirs:
-            row["baseline_frames_per_second"] = theirs
-            row["speedup"] = round(row["frames_per_second"] / theirs, 2)
-            print(
-                f"{row['size']:>6}: {row['frames_per_second']:.2f} frames/s against the "
-                f"baseline's {theirs:.2f}: {row['speedup']:.2f}x",
-                flush=True,
-            )
+    if args.baseline:
+        baseline = time_baseline(args.baseline, args.sizes, args.photo, args.seconds)
+        for row in speed:
+            theirs = baseline.get(row["size"])
+            if theirs:
+                row["baseline_frames_per_second"] = theirs
+                row["speedup"] = round(row["frames_per_second"] / theirs, 2)
+                print(
+                    f"{row['size']:>6}: {row['frames_per_second']:.2f} frames/s against the "
+                    f"baseline's {theirs:.2f}: {row['speedup']:.2f}x",
+                    flush=True,
+                )
     result = {
         "machine": machine(),
         "threads": args.threads,

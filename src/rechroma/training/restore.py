@@ -49,9 +49,13 @@ def detector_loss(
     """Weighted BCE and soft Dice of `(B, 1, H, W)` logits against a {0, 1} mask, plus
     (with `hard_negative_weight`) the mean BCE of the worst `hard_negative_share` of the
     clean pixels."""
-    bce = F.binary_cross_entropy_with_logits(
-        logits, mask, pos_weight=torch.tensor(positive_weight, device=logits.device)
+    per_pixel = F.binary_cross_entropy_with_logits(
+        logits,
+        mask,
+        pos_weight=torch.tensor(positive_weight, device=logits.device),
+        reduction="none",
     )
+    bce = per_pixel.mean()
     probability = torch.sigmoid(logits)
     overlap = (probability * mask).sum(dim=(1, 2, 3))
     total = probability.sum(dim=(1, 2, 3)) + mask.sum(dim=(1, 2, 3))
@@ -60,8 +64,8 @@ def detector_loss(
     if hard_negative_weight > 0:
         if not 0.0 < hard_negative_share <= 1.0:
             raise ValueError(f"hard_negative_share {hard_negative_share} is outside (0, 1]")
-        # A clean pixel's BCE is softplus(logit); damaged pixels are left out of the ranking.
-        clean = F.softplus(logits).masked_fill(mask > 0.5, 0.0).flatten()
+        # Damaged pixels are left out of the ranking (a clean pixel's BCE is never 0).
+        clean = per_pixel.masked_fill(mask > 0.5, 0.0).flatten()
         count = max(1, round(hard_negative_share * int((mask <= 0.5).sum())))
         hard = clean.topk(count, sorted=False).values.mean()
         losses["hard_negative"] = hard
