@@ -277,3 +277,34 @@ def test_eval_restore_can_draw_damage_at_a_scans_scale(tiny_detector, tmp_path) 
     assert enlarged.summary["enlarge_to"] == 400 and as_is.summary["enlarge_to"] is None
     with pytest.raises(InvalidOptionError, match="enlarge-to"):
         evaluate_restoration(restorer, folder, max_side=256, enlarge_to=400, progress=False)
+
+
+def test_the_detector_file_carries_its_threshold(tiny_detector, tiny_weights, tmp_path) -> None:
+    from rechroma.restoration.restorer import DEFAULT_THRESHOLD
+
+    calibrated = tmp_path / "calibrated.safetensors"
+    result = rechroma(
+        "export-weights", str(tiny_detector), str(calibrated), "--defect-threshold", "0.6"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["defect_threshold"] == 0.6
+    assert Restorer.load(tiny_detector).threshold == DEFAULT_THRESHOLD
+    assert Restorer.load(calibrated).threshold == 0.6
+    assert Restorer.load(calibrated, threshold=0.3).threshold == 0.3  # the caller's wins
+    photo = Image.fromarray(_photo())
+    np.testing.assert_array_equal(
+        Restorer.load(calibrated).detect(photo), Restorer.load(tiny_detector).detect(photo, 0.6)
+    )
+    # Re-exporting (e.g. to fp16) keeps it; a colorizer's weights have no use for one.
+    again = tmp_path / "again.safetensors"
+    assert rechroma("export-weights", str(calibrated), str(again), "--fp16").returncode == 0
+    assert Restorer.load(again).threshold == 0.6
+    refused = rechroma(
+        "export-weights",
+        str(tiny_weights),
+        str(tmp_path / "x.safetensors"),
+        "--defect-threshold",
+        "0.5",
+    )
+    assert refused.returncode != 0 and "damage detector" in refused.stderr
+    assert not (tmp_path / "x.safetensors").exists()

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from rechroma.errors import CheckpointError
-from rechroma.models import build_generator
+from rechroma.models import build_generator, build_model
 from rechroma.models.checkpoint import file_sha256, load_generator, read_info, save_weights
 
 
@@ -74,6 +74,32 @@ def test_chroma_gain_round_trips_and_defaults_to_one(tmp_path) -> None:
     assert read_info(tuned).chroma_gain == 0.8
     with pytest.raises(CheckpointError, match="chroma gain"):
         save_weights(tmp_path / "bad.safetensors", model, "unet", kwargs, step=1, chroma_gain=0)
+
+
+def test_a_detectors_threshold_round_trips_and_is_absent_by_default(tmp_path) -> None:
+    kwargs = {"width": 4, "depth": 2, "max_channels": 8}
+    model = build_model("defect-unet", **kwargs)
+    plain = save_weights(tmp_path / "plain.safetensors", model, "defect-unet", kwargs, step=1)
+    tuned = save_weights(
+        tmp_path / "tuned.safetensors", model, "defect-unet", kwargs, 1, defect_threshold=0.55
+    )
+    assert read_info(plain).defect_threshold is None
+    assert read_info(tuned).defect_threshold == 0.55
+    with pytest.raises(CheckpointError, match="defect threshold"):
+        save_weights(
+            tmp_path / "bad.safetensors", model, "defect-unet", kwargs, 1, defect_threshold=1.0
+        )
+
+
+@pytest.mark.parametrize("threshold", ["nan", "0", "1", "high"])
+def test_a_damaged_defect_threshold_is_refused(tmp_path, threshold: str) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "w.safetensors"
+    meta = {"model_name": "defect-unet", "model_kwargs": "{}", "defect_threshold": threshold}
+    save_file({"x": torch.zeros(1)}, str(path), metadata=meta)
+    with pytest.raises(CheckpointError, match="not a rechroma weights file"):
+        read_info(path)
 
 
 @pytest.mark.parametrize("gain", ["nan", "-1", "9", "loud"])

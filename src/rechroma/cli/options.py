@@ -177,7 +177,8 @@ def add_restore_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
         type=float_in(0.01, 0.99),
         default=None,
         metavar="P",
-        help="damage probability above which a pixel is filled: lower repairs more (0.8)",
+        help="damage probability above which a pixel is filled: lower repairs more "
+        "(default: the detector's own, 0.5 for the shipped one)",
     )
     parser.add_argument(
         "--tone",

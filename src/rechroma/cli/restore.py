@@ -68,7 +68,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     evaluate.add_argument("--grid", type=int_in(0), default=6, help="photos in grid.png")
     evaluate.add_argument("--detector", type=Path, default=None, help="detector weights")
     evaluate.add_argument(
-        "--defects-threshold", type=float_in(0.01, 0.99), default=None, metavar="P"
+        "--defects-threshold",
+        type=float_in(0.01, 0.99),
+        default=None,
+        metavar="P",
+        help="the detector's own by default",
     )
     evaluate.add_argument("--threads", type=int_in(1, 256), default=None)
     evaluate.set_defaults(func=run_eval)

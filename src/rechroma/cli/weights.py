@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rechroma.cli.options import EXIT_OK, add_weights_arg, print_json, require_extra
+from rechroma.cli.options import (
+    EXIT_OK,
+    add_weights_arg,
+    float_in,
+    print_json,
+    require_extra,
+)
 from rechroma.errors import InvalidOptionError
 
 
@@ -75,15 +81,31 @@ def _add_output_options(parser: argparse.ArgumentParser, kept: str) -> None:
         help="store G as the default vividness (benchmarks/choose_vividness.py picks it); "
         f"default: keep {kept}",
     )
+    parser.add_argument(
+        "--defect-threshold",
+        type=float_in(0.01, 0.99),
+        default=None,
+        metavar="P",
+        help="a damage detector's default threshold (benchmarks/restore_thresholds.py picks "
+        f"it); default: keep {kept}",
+    )
 
 
 def _write_weights(args: argparse.Namespace, model, info, **report: object) -> int:
-    """Save `model` as `args.out` with --fp16 / --chroma-gain applied; print what it wrote."""
+    """Save `model` as `args.out` with --fp16 / --chroma-gain / --defect-threshold applied;
+    print what it wrote."""
     import torch
 
     from rechroma.models.checkpoint import file_sha256, save_weights
 
     gain = info.chroma_gain if args.chroma_gain is None else args.chroma_gain
+    threshold = info.defect_threshold
+    if args.defect_threshold is not None:
+        if info.model_name != "defect-unet":
+            raise InvalidOptionError(
+                f"--defect-threshold is for a damage detector; this is a {info.model_name!r}"
+            )
+        threshold = args.defect_threshold
     save_weights(
         args.out,
         model,
@@ -93,6 +115,7 @@ def _write_weights(args: argparse.Namespace, model, info, **report: object) -> i
         info.config,
         dtype=torch.float16 if args.fp16 else None,
         chroma_gain=gain,
+        defect_threshold=threshold,
     )
     print_json(
         {
@@ -101,6 +124,7 @@ def _write_weights(args: argparse.Namespace, model, info, **report: object) -> i
             "sha256": file_sha256(args.out),
             **report,
             "chroma_gain": gain,
+            **({"defect_threshold": threshold} if threshold is not None else {}),
         }
     )
     return EXIT_OK

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from rechroma.data.print_damage import DamageConfig, damage_photo
+from rechroma.data.print_damage import DamageConfig, Damaged, damage_photo
 from rechroma.errors import DataError, InvalidOptionError
 from rechroma.evaluation.evaluate import count_images, image_grid, image_sources
 from rechroma.evaluation.metrics import psnr, ssim
@@ -42,6 +42,26 @@ class RestoreEvalResult:
 
 def _as_tensor(gray: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(gray.astype(np.float32))[None, None]
+
+
+def clean_gray(image: Image.Image, max_side: int, enlarge_to: int | None = None) -> np.ndarray:
+    """A photo's lightness as evaluated: shrunk to `max_side`, or enlarged (bicubic) to
+    `enlarge_to` when smaller, so its damage is drawn as wide as on a scan of that size."""
+    image = image.copy()
+    image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+    if enlarge_to is not None and max(image.size) < enlarge_to:
+        factor = enlarge_to / max(image.size)
+        size = (round(image.width * factor), round(image.height * factor))
+        image = image.resize(size, Image.Resampling.BICUBIC)
+    return np.asarray(image.convert("L"))
+
+
+def damage_for_evaluation(
+    clean: np.ndarray, index: int, damage: DamageConfig | None = None
+) -> Damaged:
+    """The `index`-th evaluated photo's damage: seeded far from any training seed."""
+    rng = np.random.default_rng([EVAL_SEED, index])
+    return damage_photo(clean, rng, damage or DamageConfig())
 
 
 def evaluate_restoration(
@@ -82,15 +102,8 @@ def evaluate_restoration(
         except (OSError, ValueError) as exc:
             bar.write(f"skipping {name}: {exc}")
             continue
-        image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
-        if enlarge_to is not None and max(image.size) < enlarge_to:
-            factor = enlarge_to / max(image.size)
-            size = (round(image.width * factor), round(image.height * factor))
-            image = image.resize(size, Image.Resampling.BICUBIC)
-        clean = np.asarray(image.convert("L"))
-        damaged = damage_photo(
-            clean, np.random.default_rng([EVAL_SEED, index]), damage or DamageConfig()
-        )
+        clean = clean_gray(image, max_side, enlarge_to)
+        damaged = damage_for_evaluation(clean, index, damage)
         repaired = restorer.restore(Image.fromarray(damaged.image), tone="off")
         fixed = np.asarray(repaired.photo.gray)
         untouched = np.asarray(restorer.restore(Image.fromarray(clean), tone="off").photo.gray)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,13 @@ def _check_chroma_gain(gain: float) -> float:
     return gain
 
 
+def _check_defect_threshold(threshold: float) -> float:
+    """`threshold` if it lies in (0, 1); ValueError otherwise (NaN included)."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"defect threshold {threshold} is outside (0, 1)")
+    return threshold
+
+
 @dataclass(frozen=True)
 class CheckpointInfo:
     """What a weights file says about itself."""
@@ -45,6 +52,9 @@ class CheckpointInfo:
     # Default chroma multiplier chosen for these weights on a validation split (see
     # benchmarks/choose_vividness.py); 1 = the network's raw output.
     chroma_gain: float = 1.0
+    # A damage detector's probability threshold, chosen for these weights on held-out
+    # photos (benchmarks/restore_thresholds.py); None: the restorer's default.
+    defect_threshold: float | None = None
 
 
 def save_weights(
@@ -56,15 +66,19 @@ def save_weights(
     config: dict[str, Any] | None = None,
     dtype: torch.dtype | None = None,
     chroma_gain: float = 1.0,
+    defect_threshold: float | None = None,
 ) -> Path:
     """Write `model`'s weights and self-description to a safetensors file.
 
     With `dtype` (e.g. float16, for a file half the size) floating-point tensors are
     stored in it; loading casts them back to the model's own precision. `chroma_gain` is
-    the calibrated default vividness the colorizer applies to the network's ab.
+    the calibrated default vividness the colorizer applies to the network's ab;
+    `defect_threshold` a damage detector's calibrated threshold.
     """
     try:
         _check_chroma_gain(chroma_gain)
+        if defect_threshold is not None:
+            _check_defect_threshold(defect_threshold)
     except ValueError as exc:
         raise CheckpointError(str(exc)) from exc
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +93,8 @@ def save_weights(
         "config": json.dumps(config or {}),
         "chroma_gain": repr(float(chroma_gain)),
     }
+    if defect_threshold is not None:
+        metadata["defect_threshold"] = repr(float(defect_threshold))
     tmp = path.with_suffix(".tmp")
     save_file(state, str(tmp), metadata=metadata)
     tmp.replace(path)  # atomic: a crash mid-write never leaves a half checkpoint
@@ -97,6 +113,9 @@ def read_info(path: Path) -> CheckpointInfo:
             version=meta.get("rechroma_version", "unknown"),
             config=json.loads(meta.get("config", "{}")),
             chroma_gain=_check_chroma_gain(float(meta.get("chroma_gain", "1.0"))),
+            defect_threshold=_check_defect_threshold(float(meta["defect_threshold"]))
+            if "defect_threshold" in meta
+            else None,
         )
     except FileNotFoundError as exc:
         raise CheckpointError(f"weights file not found: {path}") from exc
@@ -163,6 +182,4 @@ def blend_weights(base: Path, tuned: Path, amount: float) -> tuple[nn.Module, Ch
     model.load_state_dict(blended, strict=True)
     record = {"base": base.name, "base_sha256": file_sha256(base), "amount": amount}
     config = {**info.config, "blend": record}
-    return model, CheckpointInfo(
-        info.model_name, info.model_kwargs, info.step, info.version, config, info.chroma_gain
-    )
+    return model, replace(info, config=config)

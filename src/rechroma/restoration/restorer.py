@@ -49,8 +49,9 @@ WORK_PIXELS = 1_000_000
 # (about 250 MB of activations), so the detector sees it whole, with no seams.
 TILE = 1280
 OVERLAP = 64
-# Chosen on the held-out faces and places shards (not photos-val): the best F1 and PSNR
-# gain of 0.5, 0.65 and 0.8 on both (docs/MODEL.md, "Restoration").
+# For a detector file that names no threshold of its own (defects-v1 and v2 were chosen
+# at 0.8); a shipped detector carries the one chosen for it on held-out photos
+# (`export-weights --defect-threshold`, benchmarks/restore_thresholds.py).
 DEFAULT_THRESHOLD = 0.8
 # Telea's neighbourhood, in full-resolution pixels per working pixel.
 INPAINT_RADIUS = 3
@@ -113,14 +114,18 @@ class Restorer:
         threads: int | None = None,
         device: str = "cpu",
     ) -> Restorer:
-        """Load the detector (the shipped one by default) with safetensors, never pickle."""
+        """Load the detector (the shipped one by default) with safetensors, never pickle.
+
+        Without `threshold`, the one the weights file was calibrated with is used.
+        """
         if threads is not None:
             torch.set_num_threads(threads)
         path = weights or DEFAULT_DETECTOR
         model, info = load_model(path, device)
         if info.model_name != "defect-unet":
             raise InvalidOptionError(f"{path} holds a {info.model_name!r}, not a defect detector")
-        return cls(model, info, path, threshold or DEFAULT_THRESHOLD, device)
+        chosen = threshold or info.defect_threshold or DEFAULT_THRESHOLD
+        return cls(model, info, path, chosen, device)
 
     @torch.inference_mode()
     def probability(self, gray: Image.Image) -> Image.Image:
@@ -145,13 +150,18 @@ class Restorer:
 
     def detect(self, gray: Image.Image, threshold: float | None = None) -> np.ndarray:
         """The damage mask of a mode "L" photo at its full size, grown over the fringe."""
+        return self.mask(self.probability(gray), threshold)
+
+    def mask(self, probability: Image.Image, threshold: float | None = None) -> np.ndarray:
+        """`probability` (from `probability()`) thresholded, grown over the fringe: one
+        detection serves many thresholds (benchmarks/restore_thresholds.py)."""
         import cv2
 
         level = round(255 * (threshold or self.threshold))
-        mask = (np.asarray(self.probability(gray)) >= level).astype(np.uint8)
+        mask = (np.asarray(probability) >= level).astype(np.uint8)
         # Where the detector saw a shrunk copy, a defect's edge is uncertain by about the
         # shrink factor: grow the mask by it, so no fringe survives the fill.
-        grow = round(math.sqrt(gray.width * gray.height / WORK_PIXELS)) - 1
+        grow = round(math.sqrt(probability.width * probability.height / WORK_PIXELS)) - 1
         if grow < 1:
             return mask.astype(bool)
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))

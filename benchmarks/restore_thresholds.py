@@ -1,0 +1,112 @@
+"""Choose a damage detector's threshold on held-out photos, at their own size and a scan's.
+
+Each detector sees every photo once (damaged, and clean for the false repairs); the
+probability map is then thresholded at each candidate, filled and scored as
+`rechroma eval-restore` scores it (median PSNR gain, mask F1, precision, recall, clean
+pixels changed by more than 8 levels). Every set is scored twice: at the photos' own size
+(thumbnails, whose damage is drawn about 1 px wide) and enlarged to `--enlarge-to` (damage
+as wide as on a 1 MP scan). The threshold with the best F1 averaged over sets and scales
+is the one to ship (`rechroma export-weights --defect-threshold`). Photos-val is never
+used here: it is what the choice is judged on afterwards.
+
+    python benchmarks/restore_thresholds.py runs/restore/checkpoints/step_0001200.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+HELD_OUT = (DATA / "faces" / "train-003.tar", DATA / "places" / "train-002.tar")
+THRESHOLDS = (0.3, 0.4, 0.5, 0.65, 0.8)
+METRICS = ("gain", "f1", "precision", "recall", "false")
+
+
+def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR of two uint8 images (the same formula as eval-restore's, in NumPy)."""
+    error = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * np.log10(255**2 / max(error, 1e-10))
+
+
+def score_set(
+    restorer, data: Path, limit: int, enlarge_to: int | None, thresholds: tuple[float, ...]
+) -> dict[float, dict[str, float]]:
+    """Median metrics of each threshold on the first `limit` photos of `data`."""
+    from rechroma.evaluation.evaluate import image_sources
+    from rechroma.evaluation.restore import FALSE_REPAIR_LEVELS, clean_gray, damage_for_evaluation
+
+    rows: dict[float, list[dict[str, float]]] = {t: [] for t in thresholds}
+    label = f"{data.parent.name}{f' at {enlarge_to}' if enlarge_to else ''}"
+    sources = zip(range(limit), image_sources(data), strict=False)
+    for index, (_, load) in tqdm(sources, desc=label, total=limit, unit="photo", leave=False):
+        clean = clean_gray(load(), 1024, enlarge_to)
+        damaged = damage_for_evaluation(clean, index)
+        damaged_image, clean_image = Image.fromarray(damaged.image), Image.fromarray(clean)
+        found_p, clean_p = restorer.probability(damaged_image), restorer.probability(clean_image)
+        baseline = psnr_db(damaged.image, clean)
+        for threshold in thresholds:
+            found = restorer.mask(found_p, threshold)
+            repaired = np.asarray(restorer.fill(damaged_image, found))
+            untouched = np.asarray(restorer.fill(clean_image, restorer.mask(clean_p, threshold)))
+            hits = int((found & damaged.mask).sum())
+            precision = hits / max(1, int(found.sum()))
+            recall = hits / max(1, int(damaged.mask.sum()))
+            changed = np.abs(untouched.astype(int) - clean.astype(int)) > FALSE_REPAIR_LEVELS
+            rows[threshold].append(
+                {
+                    "gain": psnr_db(repaired, clean) - baseline,
+                    "f1": 2 * precision * recall / max(1e-9, precision + recall),
+                    "precision": precision,
+                    "recall": recall,
+                    "false": 100 * float(changed.mean()),
+                }
+            )
+    return {t: {m: statistics.median(r[m] for r in rows[t]) for m in METRICS} for t in thresholds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("detectors", type=Path, nargs="*", help="weights; the shipped one if none")
+    parser.add_argument("--data", type=Path, nargs="+", default=list(HELD_OUT))
+    parser.add_argument("--limit", type=int, default=40, help="photos per set and scale")
+    parser.add_argument("--enlarge-to", type=int, default=1024)
+    parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    from rechroma.restoration import Restorer
+
+    thresholds = tuple(args.thresholds)
+    for weights in args.detectors or [None]:
+        restorer = Restorer.load(weights, threads=args.threads)
+        name = weights.name if weights else "the shipped detector"
+        print(f"\n## {name} (its own threshold: {restorer.threshold:g})\n")
+        print("| set | size | threshold | PSNR gain | F1 | precision | recall | clean changed |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        mean_f1 = dict.fromkeys(thresholds, 0.0)
+        conditions = [(d, e) for d in args.data for e in (None, args.enlarge_to)]
+        for data, enlarge in conditions:
+            scores = score_set(restorer, data, args.limit, enlarge, thresholds)
+            for t, s in scores.items():
+                mean_f1[t] += s["f1"] / len(conditions)
+                size = f"enlarged to {enlarge}" if enlarge else "own"
+                print(
+                    f"| {data.parent.name} | {size} | {t:g} | {s['gain']:+.2f} dB | "
+                    f"{s['f1']:.3f} | {s['precision']:.3f} | {s['recall']:.3f} | "
+                    f"{s['false']:.2f}% |",
+                    flush=True,
+                )
+        best = max(mean_f1, key=mean_f1.__getitem__)
+        summary = ", ".join(f"{t:g}: {f:.3f}" for t, f in mean_f1.items())
+        print(f"\nmean F1 over sets and sizes: {summary}; best threshold {best:g}")
+
+
+if __name__ == "__main__":
+    main()
