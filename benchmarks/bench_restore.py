@@ -45,7 +45,7 @@ def make_scan(photo: Path, megapixels: float, path: Path) -> Path:
     return path
 
 
-def child(src: Path, repeats: int, threads: int) -> dict:
+def child(src: Path, repeats: int, threads: int, detector: Path | None) -> dict:
     """Run in a fresh process: restore `src` `repeats` times, time every stage."""
     from rechroma.images import encode_photo, open_photo
     from rechroma.memory import tune_malloc
@@ -53,7 +53,7 @@ def child(src: Path, repeats: int, threads: int) -> dict:
     from rechroma.restoration.tone import repair_tone
 
     tune_malloc()
-    restorer = Restorer.load(threads=threads)
+    restorer = Restorer.load(detector, threads=threads)
     totals, stages = [], {k: [] for k in ("decode", "detect", "fill", "tone", "encode")}
     for _ in range(repeats):
         start = time.perf_counter()
@@ -88,10 +88,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="folder for restore.json")
+    parser.add_argument("--detector", type=Path, default=None, help="the shipped one by default")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(child(args.child, args.repeats, args.threads)))
+        print(json.dumps(child(args.child, args.repeats, args.threads, args.detector)))
         return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,7 +100,8 @@ def main() -> None:
             src = make_scan(args.photo, megapixels, Path(tmp) / f"scan-{megapixels:g}mp.jpg")
             out = subprocess.run(
                 [sys.executable, __file__, "--child", str(src), "--repeats", str(args.repeats),
-                 "--threads", str(args.threads)],
+                 "--threads", str(args.threads)]
+                + (["--detector", str(args.detector)] if args.detector else []),
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             row = {"megapixels": megapixels, **json.loads(out.stdout.strip().splitlines()[-1])}
@@ -113,7 +115,11 @@ def main() -> None:
             )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        report = {"machine": platform.processor() or platform.machine(), "threads": args.threads}
+        report = {
+            "machine": platform.processor() or platform.machine(),
+            "threads": args.threads,
+            "detector": str(args.detector or "shipped"),
+        }
         (args.out / "restore.json").write_text(json.dumps({**report, "rows": rows}, indent=2))
 
 
