@@ -91,23 +91,19 @@ def test_a_detectors_threshold_round_trips_and_is_absent_by_default(tmp_path) ->
         )
 
 
-@pytest.mark.parametrize("threshold", ["nan", "0", "1", "high"])
-def test_a_damaged_defect_threshold_is_refused(tmp_path, threshold: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "key", "value"),
+    [("unet", "chroma_gain", v) for v in ("nan", "-1", "9", "loud")]
+    + [("defect-unet", "defect_threshold", v) for v in ("nan", "0", "1", "high")],
+)
+def test_a_damaged_calibration_is_refused(tmp_path, model: str, key: str, value: str) -> None:
     from safetensors.torch import save_file
 
     path = tmp_path / "w.safetensors"
-    meta = {"model_name": "defect-unet", "model_kwargs": "{}", "defect_threshold": threshold}
-    save_file({"x": torch.zeros(1)}, str(path), metadata=meta)
-    with pytest.raises(CheckpointError, match="not a rechroma weights file"):
-        read_info(path)
-
-
-@pytest.mark.parametrize("gain", ["nan", "-1", "9", "loud"])
-def test_a_damaged_chroma_gain_is_refused(tmp_path, gain: str) -> None:
-    from safetensors.torch import save_file
-
-    path = tmp_path / "w.safetensors"
-    meta = {"model_name": "unet", "model_kwargs": "{}", "chroma_gain": gain}
-    save_file({"x": torch.zeros(1)}, str(path), metadata=meta)
+    save_file(
+        {"x": torch.zeros(1)},
+        str(path),
+        metadata={"model_name": model, "model_kwargs": "{}", key: value},
+    )
     with pytest.raises(CheckpointError, match="not a rechroma weights file"):
         read_info(path)
