@@ -29,18 +29,18 @@ THRESHOLDS = (0.3, 0.4, 0.5, 0.65, 0.8)
 METRICS = ("gain", "f1", "precision", "recall", "false")
 
 
-def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR of two uint8 images (the same formula as eval-restore's, in NumPy)."""
-    error = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255**2 / max(error, 1e-10))
-
-
 def score_set(
     restorer, data: Path, limit: int, enlarge_to: int | None, thresholds: tuple[float, ...]
 ) -> dict[float, dict[str, float]]:
     """Median metrics of each threshold on the first `limit` photos of `data`."""
     from rechroma.evaluation.evaluate import image_sources
-    from rechroma.evaluation.restore import FALSE_REPAIR_LEVELS, clean_gray, damage_for_evaluation
+    from rechroma.evaluation.restore import (
+        clean_gray,
+        damage_for_evaluation,
+        false_repair_share,
+        lightness_psnr,
+        mask_scores,
+    )
 
     rows: dict[float, list[dict[str, float]]] = {t: [] for t in thresholds}
     label = f"{data.parent.name}{f' at {enlarge_to}' if enlarge_to else ''}"
@@ -50,22 +50,16 @@ def score_set(
         damaged = damage_for_evaluation(clean, index)
         damaged_image, clean_image = Image.fromarray(damaged.image), Image.fromarray(clean)
         found_p, clean_p = restorer.probability(damaged_image), restorer.probability(clean_image)
-        baseline = psnr_db(damaged.image, clean)
+        baseline = lightness_psnr(damaged.image, clean)
         for threshold in thresholds:
             found = restorer.mask(found_p, threshold)
             repaired = np.asarray(restorer.fill(damaged_image, found))
             untouched = np.asarray(restorer.fill(clean_image, restorer.mask(clean_p, threshold)))
-            hits = int((found & damaged.mask).sum())
-            precision = hits / max(1, int(found.sum()))
-            recall = hits / max(1, int(damaged.mask.sum()))
-            changed = np.abs(untouched.astype(int) - clean.astype(int)) > FALSE_REPAIR_LEVELS
             rows[threshold].append(
                 {
-                    "gain": psnr_db(repaired, clean) - baseline,
-                    "f1": 2 * precision * recall / max(1e-9, precision + recall),
-                    "precision": precision,
-                    "recall": recall,
-                    "false": 100 * float(changed.mean()),
+                    "gain": lightness_psnr(repaired, clean) - baseline,
+                    **mask_scores(found, damaged.mask),
+                    "false": 100 * false_repair_share(untouched, clean),
                 }
             )
     return {t: {m: statistics.median(r[m] for r in rows[t]) for m in METRICS} for t in thresholds}

@@ -164,8 +164,9 @@ def say(message: str) -> None:
 TONE_MODES = ("auto", "on", "off", "clahe")
 
 
-def add_restore_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
-    """The repair's options (`restore`, and `colorize --restore`)."""
+def add_detector_args(parser: argparse.ArgumentParser) -> None:
+    """Which defect detector, and its threshold (`restore`, `colorize --restore`,
+    `eval-restore`)."""
     parser.add_argument(
         "--detector",
         type=Path,
@@ -180,6 +181,11 @@ def add_restore_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
         help="damage probability above which a pixel is filled: lower repairs more "
         "(default: the detector's own, 0.5 for the shipped one)",
     )
+
+
+def add_restore_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The repair's options (`restore`, and `colorize --restore`)."""
+    add_detector_args(parser)
     parser.add_argument(
         "--tone",
         choices=TONE_MODES,

@@ -9,9 +9,9 @@ from pathlib import Path
 from rechroma.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    add_detector_args,
     add_output_args,
     add_restore_args,
-    float_in,
     int_in,
     print_json,
     restore_options,
@@ -66,14 +66,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "scan's scale (a detector chosen on thumbnails alone can miss a scan's wide damage)",
     )
     evaluate.add_argument("--grid", type=int_in(0), default=6, help="photos in grid.png")
-    evaluate.add_argument("--detector", type=Path, default=None, help="detector weights")
-    evaluate.add_argument(
-        "--defects-threshold",
-        type=float_in(0.01, 0.99),
-        default=None,
-        metavar="P",
-        help="the detector's own by default",
-    )
+    add_detector_args(evaluate)
     evaluate.add_argument("--threads", type=int_in(1, 256), default=None)
     evaluate.set_defaults(func=run_eval)
 

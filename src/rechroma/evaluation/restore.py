@@ -64,6 +64,27 @@ def damage_for_evaluation(
     return damage_photo(clean, rng, damage or DamageConfig())
 
 
+def lightness_psnr(image: np.ndarray, clean: np.ndarray) -> float:
+    """PSNR (dB) of a uint8 lightness against the clean one."""
+    return psnr(_as_tensor(image), _as_tensor(clean)).item()
+
+
+def mask_scores(found: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of a predicted damage mask against the true one."""
+    hits = int((found & truth).sum())
+    precision = hits / max(1, int(found.sum()))
+    recall = hits / max(1, int(truth.sum()))
+    f1 = 2 * precision * recall / max(1e-9, precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def false_repair_share(untouched: np.ndarray, clean: np.ndarray) -> float:
+    """The share of a clean photo's pixels its repair changed by more than
+    `FALSE_REPAIR_LEVELS`."""
+    changed = np.abs(untouched.astype(int) - clean.astype(int)) > FALSE_REPAIR_LEVELS
+    return float(changed.mean())
+
+
 def evaluate_restoration(
     restorer: Restorer,
     data: Path,
@@ -108,23 +129,16 @@ def evaluate_restoration(
         fixed = np.asarray(repaired.photo.gray)
         untouched = np.asarray(restorer.restore(Image.fromarray(clean), tone="off").photo.gray)
         found, truth = repaired.mask, damaged.mask
-        hits = int((found & truth).sum())
-        pooled += (hits, int(found.sum()), int(truth.sum()))
-        precision = hits / max(1, int(found.sum()))
-        recall = hits / max(1, int(truth.sum()))
+        pooled += (int((found & truth).sum()), int(found.sum()), int(truth.sum()))
         clean_t = _as_tensor(clean)
         rows.append(
             {
-                "psnr_damaged": psnr(_as_tensor(damaged.image), clean_t).item(),
-                "psnr_repaired": psnr(_as_tensor(fixed), clean_t).item(),
+                "psnr_damaged": lightness_psnr(damaged.image, clean),
+                "psnr_repaired": lightness_psnr(fixed, clean),
                 "ssim_damaged": ssim(_as_tensor(damaged.image), clean_t).item(),
                 "ssim_repaired": ssim(_as_tensor(fixed), clean_t).item(),
-                "precision": precision,
-                "recall": recall,
-                "f1": 2 * precision * recall / max(1e-9, precision + recall),
-                "false_repair_share": float(
-                    (np.abs(untouched.astype(int) - clean.astype(int)) > FALSE_REPAIR_LEVELS).mean()
-                ),
+                **mask_scores(found, truth),
+                "false_repair_share": false_repair_share(untouched, clean),
             }
         )
         if len(grid) < grid_count:
