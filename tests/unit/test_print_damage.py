@@ -1,9 +1,11 @@
 """The print-damage generator: seeded, exact masks, scale-aware, never in place."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from rechroma.data.print_damage import DamageConfig, damage_photo
+from rechroma.data.print_damage import DamageConfig, DamagedShards, ScanConfig, damage_photo
 
 ALL = DamageConfig(
     scratch_prob=1, dust_prob=1, hair_prob=1, crack_prob=1, fold_prob=1, dark_share=0.5
@@ -53,3 +55,23 @@ def test_no_damage_when_every_kind_is_off() -> None:
 def test_only_gray_uint8_is_taken() -> None:
     with pytest.raises(ValueError, match=r"\(H, W\) uint8"):
         damage_photo(np.zeros((10, 10, 3), np.uint8), np.random.default_rng(0))
+
+
+def _pairs(shard_dir: Path, scan: ScanConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    dataset = DamagedShards(
+        [shard_dir / "val-000.tar"], crop_size=48, train=False, repeat=False, damage=ALL, scan=scan
+    )
+    return [(x.numpy()[0], y.numpy()[0]) for x, y in dataset]
+
+
+def test_scanner_noise_lies_over_the_damage_too(shard_dir: Path) -> None:
+    plain = ScanConfig(grain=0, jpeg=0)
+    clean = _pairs(shard_dir, plain)
+    noisy = _pairs(shard_dir, ScanConfig(grain=0, jpeg=0, sensor_noise=1, sensor_noise_std=(6, 6)))
+    assert len(clean) == len(noisy) == 6
+    for (clean_x, clean_mask), (noisy_x, noisy_mask) in zip(clean, noisy, strict=True):
+        assert np.array_equal(clean_mask, noisy_mask)  # the same damage, still to be found
+        difference = (noisy_x - clean_x) * 127.5
+        damaged = clean_mask > 0.5
+        assert damaged.any()
+        assert 3 < difference[damaged].std() < 9 and 3 < difference[~damaged].std() < 9

@@ -235,22 +235,37 @@ def _fold(
     draw.line(points, fill=_opacity(rng, 0.4), width=line_width)
 
 
+@dataclass(frozen=True)
+class ScanConfig:
+    """What a scan adds to a damaged training print that is no damage, and at what scale
+    its damage is drawn."""
+
+    # Megapixels of the photo a crop stands for (drawn per crop): its defects' width.
+    scales: tuple[float, float] = (0.25, 1.2)
+    # Share of crops with film grain in the print, under the damage.
+    grain: float = 0.4
+    # Share of crops with the scanner's noise over print and damage alike: real scans'
+    # defects are as noisy as the photo around them, not clean strokes on grain.
+    sensor_noise: float = 0.0
+    sensor_noise_std: tuple[float, float] = (2.0, 8.0)  # levels of 255
+    # Share of damaged crops saved as JPEG (quality 40-95) before the detector sees them:
+    # block artefacts and ringing are what scans come as, and are no damage.
+    jpeg: float = 0.5
+
+
 @dataclass
 class DamagedShards(ShardDataset):
     """`(damaged gray, mask)` training pairs from the photos of tar shards.
 
     Each photo becomes a random gray crop of `crop_size`, damaged as part of a photo of
-    `scales` (drawn per crop) megapixels' defect scale, sometimes with film grain so
-    that grain is learnt as no damage. Yields `(1, S, S)` gray in [-1, 1] and `(1, S, S)`
-    mask in {0, 1}. Evaluation mode is seeded per photo, so a validation set is fixed.
+    `scan.scales` (drawn per crop) megapixels' defect scale, with what a scan adds
+    (`ScanConfig`: grain, sensor noise, JPEG) learnt as no damage. Yields `(1, S, S)` gray
+    in [-1, 1] and `(1, S, S)` mask in {0, 1}. Evaluation mode is seeded per photo, so a
+    validation set is fixed.
     """
 
     damage: DamageConfig = field(default_factory=DamageConfig)
-    scales: tuple[float, float] = (0.25, 1.2)
-    grain: float = 0.4
-    # Share of damaged crops saved as JPEG (quality 40-95) before the detector sees them:
-    # block artefacts and ringing are what scans come as, and are no damage.
-    jpeg: float = 0.5
+    scan: ScanConfig = field(default_factory=ScanConfig)
 
     def _samples(
         self, members: Iterable[tuple[str, bytes]], rng: np.random.Generator
@@ -267,14 +282,23 @@ class DamagedShards(ShardDataset):
             else:
                 image = center_crop(image, self.crop_size)
             gray = np.asarray(image.convert("L"))
-            if local.random() < self.grain:
-                noise = local.normal(0, local.uniform(2, 8), gray.shape)
-                gray = np.clip(gray + noise + 0.5, 0, 255).astype(np.uint8)
-            damaged = damage_photo(gray, local, self.damage, float(local.uniform(*self.scales)))
+            scan = self.scan
+            if local.random() < scan.grain:
+                gray = _noisy(gray, float(local.uniform(2, 8)), local)
+            damaged = damage_photo(gray, local, self.damage, float(local.uniform(*scan.scales)))
             pixels = damaged.image
-            if local.random() < self.jpeg:
+            # Drawn only when asked for, so the seeded crops of older configs stay the same.
+            if scan.sensor_noise and local.random() < scan.sensor_noise:
+                pixels = _noisy(pixels, float(local.uniform(*scan.sensor_noise_std)), local)
+            if local.random() < scan.jpeg:
                 buffer = io.BytesIO()
                 Image.fromarray(pixels).save(buffer, "JPEG", quality=int(local.integers(40, 96)))
                 pixels = np.asarray(Image.open(buffer))
             x = torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1.0)[None]
             yield x, torch.from_numpy(damaged.mask.astype(np.float32))[None]
+
+
+def _noisy(gray: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
+    """`gray` (uint8) with Gaussian noise of `std` levels."""
+    noise = rng.normal(0, std, gray.shape)
+    return np.clip(gray + noise + 0.5, 0, 255).astype(np.uint8)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rechroma.data.degrade import DegradeConfig
-from rechroma.data.print_damage import DamageConfig
+from rechroma.data.print_damage import DamageConfig, ScanConfig
 from rechroma.errors import ConfigError
 from rechroma.models import generator_parameters
 
@@ -45,6 +45,8 @@ class DataConfig:
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
     # task = "restore": the print damage drawn on each crop for the defect detector.
     damage: DamageConfig = field(default_factory=DamageConfig)
+    # ... and what its scan adds that is no damage (grain, sensor noise, JPEG).
+    scan: ScanConfig = field(default_factory=ScanConfig)
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,7 @@ def _dataset(cfg: Config, patterns: tuple[str, ...], train: bool, seed: int) -> 
         shuffle_buffer=cfg.data.shuffle_buffer,
         degrade=None,
         damage=cfg.data.damage,
+        scan=cfg.data.scan,
     )
 
 
