@@ -7,7 +7,8 @@ pixels changed by more than 8 levels). Every set is scored twice: at the photos'
 (thumbnails, whose damage is drawn about 1 px wide) and enlarged to `--enlarge-to` (damage
 as wide as on a 1 MP scan). The threshold with the best F1 averaged over sets and scales
 is the one to ship (`rechroma export-weights --defect-threshold`). Photos-val is never
-used here: it is what the choice is judged on afterwards.
+used here: it is what the choice is judged on afterwards. `--grain` scores the same
+photos as grainy prints (film grain under the damage), which the held-out shards are not.
 
     python benchmarks/restore_thresholds.py runs/restore/checkpoints/step_0001200.safetensors
 """
@@ -30,7 +31,12 @@ METRICS = ("gain", "f1", "precision", "recall", "false")
 
 
 def score_set(
-    restorer, data: Path, limit: int, enlarge_to: int | None, thresholds: tuple[float, ...]
+    restorer,
+    data: Path,
+    limit: int,
+    enlarge_to: int | None,
+    thresholds: tuple[float, ...],
+    grain: float = 0.0,
 ) -> dict[float, dict[str, float]]:
     """Median metrics of each threshold on the first `limit` photos of `data`."""
     from rechroma.evaluation.evaluate import image_sources
@@ -38,6 +44,7 @@ def score_set(
         clean_gray,
         damage_for_evaluation,
         false_repair_share,
+        film_grain,
         lightness_psnr,
         mask_scores,
     )
@@ -46,7 +53,7 @@ def score_set(
     label = f"{data.parent.name}{f' at {enlarge_to}' if enlarge_to else ''}"
     sources = zip(range(limit), image_sources(data), strict=False)
     for index, (_, load) in tqdm(sources, desc=label, total=limit, unit="photo", leave=False):
-        clean = clean_gray(load(), 1024, enlarge_to)
+        clean = film_grain(clean_gray(load(), 1024, enlarge_to), grain, index)
         damaged = damage_for_evaluation(clean, index)
         damaged_image, clean_image = Image.fromarray(damaged.image), Image.fromarray(clean)
         found_p, clean_p = restorer.probability(damaged_image), restorer.probability(clean_image)
@@ -71,6 +78,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, nargs="+", default=list(HELD_OUT))
     parser.add_argument("--limit", type=int, default=40, help="photos per set and scale")
     parser.add_argument("--enlarge-to", type=int, default=1024)
+    parser.add_argument("--grain", type=float, default=0.0, help="film grain (levels) first")
     parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
@@ -81,13 +89,14 @@ def main() -> None:
     for weights in args.detectors or [None]:
         restorer = Restorer.load(weights, threads=args.threads)
         name = weights.name if weights else "the shipped detector"
-        print(f"\n## {name} (its own threshold: {restorer.threshold:g})\n")
+        grainy = f", film grain {args.grain:g} levels" if args.grain else ""
+        print(f"\n## {name} (its own threshold: {restorer.threshold:g}){grainy}\n")
         print("| set | size | threshold | PSNR gain | F1 | precision | recall | clean changed |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         mean_f1 = dict.fromkeys(thresholds, 0.0)
         conditions = [(d, e) for d in args.data for e in (None, args.enlarge_to)]
         for data, enlarge in conditions:
-            scores = score_set(restorer, data, args.limit, enlarge, thresholds)
+            scores = score_set(restorer, data, args.limit, enlarge, thresholds, args.grain)
             for t, s in scores.items():
                 mean_f1[t] += s["f1"] / len(conditions)
                 size = f"enlarged to {enlarge}" if enlarge else "own"

@@ -263,7 +263,7 @@ def test_the_detector_trains_and_fine_tunes_from_weights(tiny_config, tmp_path) 
 
 def test_eval_restore_can_draw_damage_at_a_scans_scale(tiny_detector, tmp_path) -> None:
     from rechroma.errors import InvalidOptionError
-    from rechroma.evaluation.restore import evaluate_restoration
+    from rechroma.evaluation.restore import evaluate_restoration, write_restore_report
 
     folder = tmp_path / "thumbnails"
     folder.mkdir()
@@ -277,6 +277,17 @@ def test_eval_restore_can_draw_damage_at_a_scans_scale(tiny_detector, tmp_path) 
     assert enlarged.summary["enlarge_to"] == 400 and as_is.summary["enlarge_to"] is None
     with pytest.raises(InvalidOptionError, match="enlarge-to"):
         evaluate_restoration(restorer, folder, max_side=256, enlarge_to=400, progress=False)
+
+    # Grainy prints: the grain is part of the clean photo the repair is scored against.
+    grainy = evaluate_restoration(restorer, folder, max_side=512, grain=6, progress=False)
+    for plain_row, grainy_row in zip(as_is.grid, grainy.grid, strict=True):
+        plain_clean, grainy_clean = (
+            np.asarray(row[1][3], dtype=float) for row in (plain_row, grainy_row)
+        )
+        assert 4 < (grainy_clean - plain_clean).std() < 8
+    assert grainy.summary["grain"] == 6 and as_is.summary["grain"] == 0
+    write_restore_report(grainy, tmp_path / "report")
+    assert "film grain of 6 levels" in (tmp_path / "report" / "report.md").read_text()
 
 
 def test_the_detector_file_carries_its_threshold(tiny_detector, tiny_weights, tmp_path) -> None:

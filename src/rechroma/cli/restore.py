@@ -12,6 +12,7 @@ from rechroma.cli.options import (
     add_detector_args,
     add_output_args,
     add_restore_args,
+    float_in,
     int_in,
     print_json,
     restore_options,
@@ -64,6 +65,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="SIDE",
         help="enlarge smaller photos to this long side first, so the damage is drawn at a "
         "scan's scale (a detector chosen on thumbnails alone can miss a scan's wide damage)",
+    )
+    evaluate.add_argument(
+        "--grain",
+        type=float_in(0, 64),
+        default=0.0,
+        metavar="LEVELS",
+        help="film grain of this standard deviation on every photo before its damage, as "
+        "on a scan of a grainy print (the grain is to be kept)",
     )
     evaluate.add_argument("--grid", type=int_in(0), default=6, help="photos in grid.png")
     add_detector_args(evaluate)
@@ -133,6 +142,7 @@ def run_eval(args: argparse.Namespace) -> int:
         limit=args.limit,
         max_side=args.max_side,
         enlarge_to=args.enlarge_to,
+        grain=args.grain,
         grid_count=args.grid,
         progress=not args.quiet,
     )

@@ -56,6 +56,15 @@ def clean_gray(image: Image.Image, max_side: int, enlarge_to: int | None = None)
     return np.asarray(image.convert("L"))
 
 
+def film_grain(clean: np.ndarray, std: float, index: int) -> np.ndarray:
+    """The `index`-th evaluated photo with seeded film grain of `std` levels: a grainy
+    print, whose grain is part of the photo and lies under its damage."""
+    if std <= 0:
+        return clean
+    noise = np.random.default_rng([EVAL_SEED, index, 1]).normal(0, std, clean.shape)
+    return np.clip(clean + noise + 0.5, 0, 255).astype(np.uint8)
+
+
 def damage_for_evaluation(
     clean: np.ndarray, index: int, damage: DamageConfig | None = None
 ) -> Damaged:
@@ -91,6 +100,7 @@ def evaluate_restoration(
     limit: int | None = None,
     max_side: int = 1024,
     enlarge_to: int | None = None,
+    grain: float = 0.0,
     grid_count: int = 6,
     damage: DamageConfig | None = None,
     progress: bool = True,
@@ -101,6 +111,8 @@ def evaluate_restoration(
     photo's own scale either way); tone repair is off, so only the fill is measured.
     With `enlarge_to`, smaller photos are first enlarged (bicubic) to that long side:
     their damage is then as wide as on a scan of that size, which thumbnails never show.
+    With `grain`, every photo gets film grain of that many levels before its damage: the
+    grain is part of the clean photo, to be kept, as on a scan of a grainy print.
     """
     if enlarge_to is not None and enlarge_to > max_side:
         raise InvalidOptionError(f"--enlarge-to {enlarge_to} is larger than --max-side {max_side}")
@@ -123,7 +135,7 @@ def evaluate_restoration(
         except (OSError, ValueError) as exc:
             bar.write(f"skipping {name}: {exc}")
             continue
-        clean = clean_gray(image, max_side, enlarge_to)
+        clean = film_grain(clean_gray(image, max_side, enlarge_to), grain, index)
         damaged = damage_for_evaluation(clean, index, damage)
         repaired = restorer.restore(Image.fromarray(damaged.image), tone="off")
         fixed = np.asarray(repaired.photo.gray)
@@ -166,6 +178,7 @@ def evaluate_restoration(
         "damage_seed": EVAL_SEED,
         "max_side": max_side,
         "enlarge_to": enlarge_to,
+        "grain": grain,
         "median_psnr_gain_db": float(np.median(gains)),
         "median": {key: float(np.median([r[key] for r in rows])) for key in rows[0]},
         "mean": {key: float(np.mean([r[key] for r in rows])) for key in rows[0]},
@@ -193,6 +206,7 @@ def write_restore_report(result: RestoreEvalResult, out_dir: Path) -> None:
         "",
         f"{s['count']} photos (long side at most {s['max_side']} px"
         + (f", smaller ones enlarged to {s['enlarge_to']}" if s.get("enlarge_to") else "")
+        + (f", with film grain of {s['grain']:g} levels" if s.get("grain") else "")
         + "), damaged by the seeded "
         f"generator (seed {s['damage_seed']}), repaired by `{Path(s['detector']).name}` "
         f"(step {s['detector_step']}) at threshold {s['threshold']:g}, tone repair off.",
