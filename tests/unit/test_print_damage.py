@@ -1,5 +1,6 @@
 """The print-damage generator: seeded, exact masks, scale-aware, never in place."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from rechroma.data.print_damage import DamageConfig, DamagedShards, ScanConfig, 
 ALL = DamageConfig(
     scratch_prob=1, dust_prob=1, hair_prob=1, crack_prob=1, fold_prob=1, dark_share=0.5
 )
+NONE = DamageConfig(scratch_prob=0, dust_prob=0, hair_prob=0, crack_prob=0, fold_prob=0)
 
 
 def _photo(height=300, width=400) -> np.ndarray:
@@ -47,8 +49,7 @@ def test_defects_grow_with_the_photo() -> None:
 
 
 def test_no_damage_when_every_kind_is_off() -> None:
-    none = DamageConfig(scratch_prob=0, dust_prob=0, hair_prob=0, crack_prob=0, fold_prob=0)
-    damaged = damage_photo(_photo(), np.random.default_rng(0), none)
+    damaged = damage_photo(_photo(), np.random.default_rng(0), NONE)
     assert not damaged.mask.any() and np.abs(damaged.image.astype(int) - _photo()).max() <= 1
 
 
@@ -75,3 +76,20 @@ def test_scanner_noise_lies_over_the_damage_too(shard_dir: Path) -> None:
         damaged = clean_mask > 0.5
         assert damaged.any()
         assert 3 < difference[damaged].std() < 9 and 3 < difference[~damaged].std() < 9
+
+
+def test_a_crease_is_lit_on_one_side_and_shadowed_on_the_other() -> None:
+    gray = np.full((400, 400), 128, np.uint8)
+    creased = damage_photo(gray, np.random.default_rng(2), replace(NONE, crease_prob=1))
+    change = creased.image.astype(int) - 128
+    assert creased.mask.any()
+    assert (change[creased.mask] > 20).any() and (change[creased.mask] < -20).any()
+
+
+def test_faint_defects_change_the_photo_less() -> None:
+    gray = np.full((400, 400), 128, np.uint8)
+    scratches = replace(NONE, scratch_prob=1, scratches=(6, 6), dark_share=0)
+    strong = damage_photo(gray, np.random.default_rng(4), scratches)
+    faint = damage_photo(gray, np.random.default_rng(4), replace(scratches, faint_share=1))
+    assert faint.mask.any()
+    assert np.median(faint.image[faint.mask]) < np.median(strong.image[strong.mask]) - 10

@@ -46,6 +46,14 @@ class DamageConfig:
     cracks: tuple[int, int] = (1, 4)  # networks
     crack_width: tuple[float, float] = (1.0, 3.0)  # px at 1 MP, halved by the 2nd branching
     fold_prob: float = 0.15
+    # Creases: a print bent without breaking shows a line of relief, lit on one side and
+    # shadowed on the other (the diagonal crack of the cracked portrait in docs/). Off by
+    # default, so that evaluation damage stays what the bars were set on.
+    crease_prob: float = 0.0
+    creases: tuple[int, int] = (1, 2)
+    # Share of defects drawn faint (opacity 0.3-0.6): worn scratches and creases on real
+    # prints are often barely lighter than the photo. Off by default, as above.
+    faint_share: float = 0.0
     # The scanner's blur, in px at 1 MP.
     blur: tuple[float, float] = (0.3, 1.0)
     # Share of defects that are dark (dirt, ink) rather than bright (missing emulsion).
@@ -98,6 +106,10 @@ def damage_photo(
             _crack_network(layers[0], width, height, scale, rng, cfg)
     if rng.random() < cfg.fold_prob:
         _fold(layers[0], width, height, scale, rng)
+    # Drawn only when asked for, so the seeded damage of the default config stays the same.
+    if cfg.crease_prob and rng.random() < cfg.crease_prob:
+        for _ in range(int(rng.integers(cfg.creases[0], cfg.creases[1] + 1))):
+            _crease(layers, width, height, scale, rng)
 
     sigma = float(rng.uniform(*cfg.blur)) * max(scale, 0.25)
     soften = ImageFilter.GaussianBlur(sigma)
@@ -135,7 +147,9 @@ def _curve(
     return points
 
 
-def _opacity(rng: np.random.Generator, low: float = 0.6) -> int:
+def _opacity(rng: np.random.Generator, low: float = 0.6, faint_share: float = 0.0) -> int:
+    if faint_share and rng.random() < faint_share:
+        return int(rng.uniform(0.3, low) * 255)
     return int(rng.uniform(low, 1.0) * 255)
 
 
@@ -154,7 +168,7 @@ def _scratch(
     base = float(rng.choice([math.pi / 2, 0.0])) + float(rng.normal(0, 0.35))
     points = _curve(start, base, float(rng.uniform(0.2, 0.9)) * diagonal, 24, 0.04, rng)
     line_width = max(1, round(float(rng.uniform(*cfg.scratch_width)) * scale))
-    draw.line(points, fill=_opacity(rng), width=line_width, joint="curve")
+    draw.line(points, fill=_opacity(rng, 0.6, cfg.faint_share), width=line_width, joint="curve")
 
 
 def _speck(
@@ -210,7 +224,7 @@ def _crack_network(
         points = _curve(start, angle, length, 12, 0.35, rng)  # jagged, unlike a scratch
         root_width = float(rng.uniform(*cfg.crack_width))
         line_width = max(1, round(root_width * scale / (1 + depth * 0.5)))
-        draw.line(points, fill=_opacity(rng, 0.7), width=line_width)
+        draw.line(points, fill=_opacity(rng, 0.7, cfg.faint_share), width=line_width)
         segments += 1
         if depth < 3:
             for _ in range(int(rng.integers(0, 3))):
@@ -219,6 +233,28 @@ def _crack_network(
                 stack.append(
                     (branch, angle + turn, length * float(rng.uniform(0.3, 0.6)), depth + 1)
                 )
+
+
+def _crease(
+    layers: tuple[ImageDraw.ImageDraw, ImageDraw.ImageDraw],
+    width: int,
+    height: int,
+    scale: float,
+    rng: np.random.Generator,
+) -> None:
+    """A crease: a long, nearly straight line of relief, a bright edge beside a dark one,
+    1-3 px each at 1 MP, at any angle, often only part of the way across."""
+    diagonal = math.hypot(width, height)
+    start = (float(rng.uniform(0, width)), float(rng.uniform(0, height)))
+    angle = float(rng.uniform(0, 2 * math.pi))
+    points = _curve(start, angle, float(rng.uniform(0.25, 1.0)) * diagonal, 16, 0.02, rng)
+    line_width = max(1, round(float(rng.uniform(1.0, 3.0)) * scale))
+    # The shadow lies beside the lit edge, across the line's heading.
+    dx, dy = -math.sin(angle) * line_width, math.cos(angle) * line_width
+    shadow = [(x + dx, y + dy) for x, y in points]
+    bright, dark = layers
+    bright.line(points, fill=_opacity(rng, 0.3), width=line_width, joint="curve")
+    dark.line(shadow, fill=_opacity(rng, 0.3), width=line_width, joint="curve")
 
 
 def _fold(
