@@ -320,12 +320,12 @@ class DamagedShards(ShardDataset):
             gray = np.asarray(image.convert("L"))
             scan = self.scan
             if local.random() < scan.grain:
-                gray = _noisy(gray, float(local.uniform(2, 8)), local)
+                gray = add_noise(gray, float(local.uniform(2, 8)), local)
             damaged = damage_photo(gray, local, self.damage, float(local.uniform(*scan.scales)))
             pixels = damaged.image
             # Drawn only when asked for, so the seeded crops of older configs stay the same.
             if scan.sensor_noise and local.random() < scan.sensor_noise:
-                pixels = _noisy(pixels, float(local.uniform(*scan.sensor_noise_std)), local)
+                pixels = add_noise(pixels, float(local.uniform(*scan.sensor_noise_std)), local)
             if local.random() < scan.jpeg:
                 buffer = io.BytesIO()
                 Image.fromarray(pixels).save(buffer, "JPEG", quality=int(local.integers(40, 96)))
@@ -334,7 +334,7 @@ class DamagedShards(ShardDataset):
             yield x, torch.from_numpy(damaged.mask.astype(np.float32))[None]
 
 
-def _noisy(gray: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
+def add_noise(gray: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
     """`gray` (uint8) with Gaussian noise of `std` levels."""
     noise = rng.normal(0, std, gray.shape)
     return np.clip(gray + noise + 0.5, 0, 255).astype(np.uint8)

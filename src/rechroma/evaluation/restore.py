@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from rechroma.data.print_damage import DamageConfig, Damaged, damage_photo
+from rechroma.data.print_damage import DamageConfig, Damaged, add_noise, damage_photo
 from rechroma.errors import DataError, InvalidOptionError
 from rechroma.evaluation.evaluate import count_images, image_grid, image_sources
 from rechroma.evaluation.metrics import psnr, ssim
@@ -61,8 +61,7 @@ def film_grain(clean: np.ndarray, std: float, index: int) -> np.ndarray:
     print, whose grain is part of the photo and lies under its damage."""
     if std <= 0:
         return clean
-    noise = np.random.default_rng([EVAL_SEED, index, 1]).normal(0, std, clean.shape)
-    return np.clip(clean + noise + 0.5, 0, 255).astype(np.uint8)
+    return add_noise(clean, std, np.random.default_rng([EVAL_SEED, index, 1]))
 
 
 def damage_for_evaluation(
