@@ -261,6 +261,59 @@ def test_the_detector_trains_and_fine_tunes_from_weights(tiny_config, tmp_path) 
         train(wider, tmp_path / "c", progress=False)
 
 
+def test_imagenet_context_starts_from_a_plain_detector_unchanged(tiny_config, tmp_path) -> None:
+    from dataclasses import replace
+
+    from rechroma.errors import ConfigError
+    from rechroma.models.checkpoint import load_model
+    from rechroma.models.efficientnet_lite import imagenet_state_dict
+    from rechroma.training.config import InitConfig, ModelConfig
+    from rechroma.training.train import train
+
+    plain = replace(
+        tiny_config,
+        task="restore",
+        model=ModelConfig(name="defect-unet", width=4, depth=5, max_channels=16),
+    )
+    plain_file = train(plain, tmp_path / "plain", progress=False)
+    start, _ = load_model(plain_file)
+    context = replace(
+        plain,
+        model=replace(plain.model, imagenet_context=True),
+        init=InitConfig(generator=str(plain_file)),
+        train=replace(plain.train, steps=2, ckpt_every=1, val_batches=0),
+    )
+    with pytest.raises(ConfigError, match="imagenet_encoder"):
+        train(context, tmp_path / "no-trunk", progress=False)
+    context = replace(context, init=replace(context.init, imagenet_encoder=True))
+    still = replace(
+        context, optim=replace(context.optim, lr=0.0), train=replace(context.train, steps=1)
+    )
+    tuned, info = load_model(train(still, tmp_path / "ctx0", progress=False))
+    assert info.model_kwargs["imagenet_context"] is True
+    # The U-Net's weights are the plain detector's and the trunk's are ImageNet's...
+    tuned_weights = dict(tuned.named_parameters())
+    for name, value in start.named_parameters():
+        torch.testing.assert_close(tuned_weights[name], value)
+    imagenet = imagenet_state_dict()
+    gray_stem = imagenet["trunk.stem.1.weight"].sum(1, keepdim=True)
+    assert torch.equal(tuned.context.stem[1].weight, gray_stem)
+    # ...and with the fusion at zero the answers are those of the U-Net alone.
+    alone = build_model("defect-unet", **{**info.model_kwargs, "imagenet_context": False})
+    alone.load_state_dict(tuned.state_dict(), strict=False)
+    photo = torch.rand(2, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(tuned.eval()(photo), alone.eval()(photo))
+
+    # Trained on, the fusion learns while the trunk, batch-norm statistics too, stays put.
+    moved, _ = load_model(train(context, tmp_path / "ctx", progress=False))
+    trunk = dict(tuned.context.state_dict())
+    for name, value in moved.context.state_dict().items():
+        assert torch.equal(value, trunk[name]), name
+    assert any(conv.weight.abs().sum() > 0 for conv in moved.context_fuse.values())
+    assert not moved.train().context.training
+
+
 def test_eval_restore_can_draw_damage_at_a_scans_scale(tiny_detector, tmp_path) -> None:
     from rechroma.errors import InvalidOptionError
     from rechroma.evaluation.restore import evaluate_restoration, write_restore_report

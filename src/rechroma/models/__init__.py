@@ -49,10 +49,15 @@ def build_generator(name: str, **kwargs: object) -> nn.Module:
     return factory(**kwargs)
 
 
-def build_model(name: str, **kwargs: object) -> nn.Module:
-    """Build any registered network, generator or auxiliary, by name."""
+def model_factory(name: str) -> Callable[..., nn.Module]:
+    """The constructor of any registered network, generator or auxiliary, by name."""
     factory = _GENERATORS.get(name) or _AUXILIARY.get(name)
     if factory is None:
         known = sorted(_GENERATORS) + sorted(_AUXILIARY)
         raise ConfigError(f"unknown model {name!r}; choose one of {known}")
-    return factory(**kwargs)
+    return factory
+
+
+def build_model(name: str, **kwargs: object) -> nn.Module:
+    """Build any registered network, generator or auxiliary, by name."""
+    return model_factory(name)(**kwargs)

@@ -102,14 +102,18 @@ class Lite0Trunk(nn.Module):
     start at zero, so loading the ImageNet weights leaves the network's function as it was.
     """
 
-    def __init__(self, in_channels: int = 3) -> None:
+    def __init__(self, in_channels: int = 3, levels: int = len(PYRAMID_BLOCKS)) -> None:
         super().__init__()
+        if not 1 <= levels <= len(PYRAMID_BLOCKS):
+            raise ValueError(f"levels must be 1..{len(PYRAMID_BLOCKS)}, got {levels}")
         self.stem = ConvBNAct(in_channels, STEM_CHANNELS, 3, stride=2)
-        self.blocks = _blocks()
-        self.channels = PYRAMID_CHANNELS
+        # Fewer levels stop the trunk early (strides 2..2**levels): the deep stages hold
+        # most of the weights, and a network that needs only local context can skip them.
+        self.blocks = _blocks()[: PYRAMID_BLOCKS[levels - 1] + 1]
+        self.channels = PYRAMID_CHANNELS[:levels]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """`(B, C, H, W)`, H and W even multiples of 32 -> features at strides 2..32."""
+        """`(B, C, H, W)`, H and W even multiples of 32 -> features at strides 2..2**levels."""
         features = []
         x = self.stem(x)
         for index, block in enumerate(self.blocks):
@@ -206,10 +210,11 @@ def load_imagenet_trunk(trunk: Lite0Trunk, path: Path | None = None) -> None:
     A trunk with one gray input channel where ImageNet had three takes their sum, which
     is exactly what the RGB network computes on a gray picture (R = G = B).
     """
+    own_keys = set(trunk.state_dict())
     state = {
         k.removeprefix("trunk."): v
         for k, v in imagenet_state_dict(path).items()
-        if k.startswith("trunk.")
+        if k.removeprefix("trunk.") in own_keys and k.startswith("trunk.")
     }
     stem = state["stem.1.weight"]  # (32, 3, 3, 3)
     own = trunk.stem[1].weight

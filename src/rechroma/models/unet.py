@@ -73,6 +73,10 @@ class UNet(nn.Module):
         """`(B, 1, H, W)` L in [-1, 1] -> `(B, 2, H, W)` ab in [-1, 1]."""
         return torch.tanh(self.head(self.decode(l_norm)))
 
+    def encode(self, l_norm: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder's pyramid of a padded input (a subclass may add to it)."""
+        return self.encoder(l_norm)
+
     def decode(self, l_norm: torch.Tensor) -> torch.Tensor:
         """`(B, 1, H, W)` -> the last decoder level's `(B, width, H, W)` features."""
         height, width = l_norm.shape[-2:]
@@ -80,7 +84,7 @@ class UNet(nn.Module):
         if pad_h or pad_w:
             # Replicate, not zeros: a black border would read as a dark frame and tint the edges.
             l_norm = F.pad(l_norm, (0, pad_w, 0, pad_h), mode="replicate")
-        features = self.encoder(l_norm)
+        features = self.encode(l_norm)
         x = features[-1]
         for up, skip in zip(self.ups, reversed(features[:-1]), strict=True):
             x = up(x, skip)

@@ -61,6 +61,8 @@ class ModelConfig:
     global_context: bool = True
     # lite0-unet: decoder widths at strides 16, 8, 4, 2 and 1
     decoder_channels: tuple[int, ...] = (192, 96, 64, 32, 16)
+    # defect-unet: the ImageNet Lite0 trunk's features beside the U-Net's own
+    imagenet_context: bool = False
 
     def kwargs(self) -> dict[str, Any]:
         """Constructor arguments for `rechroma.models.build_generator`: those `name` takes."""

@@ -9,6 +9,7 @@ which keeps thin scratches from vanishing under the background's weight.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from pathlib import Path
@@ -22,8 +23,9 @@ from tqdm import tqdm
 from rechroma.data.print_damage import DamagedShards
 from rechroma.data.shards import MixedDataset, expand_shards
 from rechroma.errors import ConfigError, DataError
-from rechroma.models import build_model
+from rechroma.models import build_model, model_factory
 from rechroma.models.checkpoint import load_model, save_weights
+from rechroma.models.efficientnet_lite import load_imagenet_trunk
 from rechroma.training.config import Config, config_to_dict
 from rechroma.training.train import (
     RunLog,
@@ -96,6 +98,10 @@ def train_detector(cfg: Config, run_dir: Path, resume: bool = False, progress: b
     )
     start = 0
     last = latest_checkpoint(run_dir) if resume else None
+    if last is None and cfg.init.imagenet_encoder:
+        if getattr(model, "context", None) is None:
+            raise ConfigError("init.imagenet_encoder needs model.imagenet_context = true")
+        load_imagenet_trunk(model.context)
     if last is None and cfg.init.generator:
         _start_from(model, Path(cfg.init.generator), cfg)
     if last is not None:
@@ -151,15 +157,45 @@ def _loss_weights(cfg: Config) -> dict[str, float]:
 
 
 def _start_from(model: nn.Module, path: Path, cfg: Config) -> None:
-    """Fine-tune: the network starts from a detector's weights (safetensors, same shape)."""
+    """Fine-tune: the network starts from a detector's weights (safetensors, same shape).
+
+    A detector without ImageNet context may start one with it: its weights fill the
+    U-Net, the trunk keeps what `init.imagenet_encoder` loaded, and the zero-initialised
+    fusion leaves the start's answers unchanged.
+    """
     loaded, info = load_model(path)
-    if (info.model_name, info.model_kwargs) != (cfg.model.name, cfg.model.kwargs()):
+    wanted = _full_kwargs(cfg.model.name, cfg.model.kwargs())
+    found = _full_kwargs(info.model_name, info.model_kwargs)
+    adding_context = (
+        wanted.get("imagenet_context")
+        and not found.get("imagenet_context")
+        and {**found, "imagenet_context": True} == wanted
+    )
+    if (info.model_name, found) != (cfg.model.name, wanted) and not adding_context:
         raise ConfigError(
             f"init.generator {path} holds a {info.model_name!r} {info.model_kwargs}, not the "
             f"config's {cfg.model.name!r} {cfg.model.kwargs()}"
         )
-    model.load_state_dict(loaded.state_dict())
+    if adding_context and not cfg.init.imagenet_encoder:
+        raise ConfigError("adding ImageNet context to a detector needs init.imagenet_encoder")
+    result = model.load_state_dict(loaded.state_dict(), strict=not adding_context)
+    new = [k for k in result.missing_keys if not k.startswith(("context.", "context_fuse."))]
+    if new or result.unexpected_keys:
+        raise ConfigError(
+            f"init.generator {path}: weights do not fit ({new or result.unexpected_keys})"
+        )
     logger.info("starting from %s (its step %d)", path, info.step)
+
+
+def _full_kwargs(name: str, kwargs: dict) -> dict:
+    """`kwargs` with the constructor's defaults filled in: a checkpoint saved before an
+    option existed holds the same network as one saved with the option's default."""
+    factory_defaults = {
+        key: param.default
+        for key, param in inspect.signature(model_factory(name)).parameters.items()
+        if param.default is not inspect.Parameter.empty
+    }
+    return {**factory_defaults, **kwargs}
 
 
 def _dataset(cfg: Config, patterns: tuple[str, ...], train: bool, seed: int) -> DamagedShards:
