@@ -313,6 +313,13 @@ def test_imagenet_context_starts_from_a_plain_detector_unchanged(tiny_config, tm
     assert any(conv.weight.abs().sum() > 0 for conv in moved.context_fuse.values())
     assert not moved.train().context.training
 
+    # Told to, the trunk's weights learn too (at a share of the rate); its statistics not.
+    tuning = replace(context, optim=replace(context.optim, context_lr_ratio=0.1))
+    tuned_trunk, _ = load_model(train(tuning, tmp_path / "tuned", progress=False))
+    after = tuned_trunk.context.state_dict()
+    assert not torch.equal(after["stem.1.weight"], trunk["stem.1.weight"])
+    assert torch.equal(after["stem.2.running_mean"], trunk["stem.2.running_mean"])
+
 
 def test_eval_restore_can_draw_damage_at_a_scans_scale(tiny_detector, tmp_path) -> None:
     from rechroma.errors import InvalidOptionError

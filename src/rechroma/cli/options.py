@@ -179,7 +179,7 @@ def add_detector_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="P",
         help="damage probability above which a pixel is filled: lower repairs more "
-        "(default: the detector's own, 0.5 for the shipped one)",
+        "(default: the detector's own, 0.4 for the shipped one)",
     )
 
 

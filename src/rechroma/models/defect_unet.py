@@ -9,9 +9,9 @@ are added to the U-Net's own at strides 4, 8 and 16 through 1x1 convolutions tha
 at zero, so a detector trained without them starts out unchanged. The U-Net alone sees
 a thin bright line; what it cannot tell is whether the line belongs to the scene
 (a twig, a wire, the veins of a leaf, a glint on water) or lies over it, which is what
-a network that learnt a thousand kinds of object and texture knows. The trunk stays as
-ImageNet trained it (frozen, batch-norm statistics included): tens of thousands of
-damaged crops are too few to retrain it without losing that.
+a network that learnt a thousand kinds of object and texture knows. The trunk's
+batch-norm statistics always stay ImageNet's; its weights too, unless training is told
+to tune them at a small learning rate (`optim.context_lr_ratio`).
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ class DefectUNet(UNet):
             return self.encoder(l_norm)
         # The trunk saw gray sRGB scaled its own way, not L.
         gray = l_ab_to_rgb(l_norm, l_norm.new_zeros(l_norm.shape[0], 2, *l_norm.shape[-2:]))
-        with torch.no_grad():
+        # Without gradients unless training was told to tune the trunk (it is frozen).
+        tuned = self.context.stem[1].weight.requires_grad
+        with torch.set_grad_enabled(tuned and torch.is_grad_enabled()):
             seen = self.context(imagenet_input(gray[:, :1]))
         encoder = self.encoder
         features = [encoder.stem(l_norm)]

@@ -41,7 +41,7 @@ from rechroma.restoration.tone import TONE_MODES, repair_tone
 logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
-DEFAULT_DETECTOR = WEIGHTS_DIR / "rechroma-defects-v3.safetensors"
+DEFAULT_DETECTOR = WEIGHTS_DIR / "rechroma-defects-v5.safetensors"
 # The detector sees the photo at most this large: the size the damage generator's defect
 # sizes are given for, so a shrunk 12 MP scan's scratches are as wide as in training.
 WORK_PIXELS = 1_000_000

@@ -82,6 +82,9 @@ class OptimConfig:
     warmup_steps: int = 200
     min_lr_ratio: float = 0.02
     grad_clip: float = 1.0
+    # The defect detector's ImageNet trunk (model.imagenet_context) learns at this share
+    # of `lr`; 0 keeps it as ImageNet trained it.
+    context_lr_ratio: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def train_detector(cfg: Config, run_dir: Path, resume: bool = False, progress: b
     run_dir.mkdir(parents=True, exist_ok=True)
     model = build_model(cfg.model.name, **cfg.model.kwargs())
     optimizer = torch.optim.AdamW(
-        model.parameters(),
+        _parameter_groups(model, cfg),
         lr=cfg.optim.lr,
         betas=(cfg.optim.beta1, cfg.optim.beta2),
         weight_decay=cfg.optim.weight_decay,
@@ -154,6 +154,21 @@ def _loss_weights(cfg: Config) -> dict[str, float]:
         "hard_negative_weight": cfg.loss.hard_negative_weight,
         "hard_negative_share": cfg.loss.hard_negative_share,
     }
+
+
+def _parameter_groups(model: nn.Module, cfg: Config) -> list[dict]:
+    """The network's weights for AdamW; an ImageNet trunk, when it is to learn at all, in
+    a group of its own at `optim.context_lr_ratio` of the learning rate."""
+    ratio = cfg.optim.context_lr_ratio
+    context = getattr(model, "context", None)
+    if ratio < 0:
+        raise ConfigError(f"optim.context_lr_ratio {ratio} is negative")
+    if context is None or ratio == 0:
+        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    context.requires_grad_(True)
+    trunk = {id(p) for p in context.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in trunk]
+    return [{"params": rest}, {"params": list(context.parameters()), "lr_scale": ratio}]
 
 
 def _start_from(model: nn.Module, path: Path, cfg: Config) -> None:

@@ -551,9 +551,9 @@ def _restore(
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
-    """Set every parameter group's learning rate; returns it."""
+    """Set every parameter group's learning rate (times its `lr_scale`, if any); returns it."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
     return lr
 
 
