@@ -34,10 +34,18 @@ def list_generators() -> list[str]:
 def generator_parameters(name: str) -> set[str]:
     """The keyword arguments network `name`'s constructor takes (a generator, or any
     registered network a config may train, such as the defect detector)."""
-    factory = _GENERATORS.get(name) or _AUXILIARY.get(name)
-    if factory is None:
-        raise ConfigError(f"unknown model {name!r}; choose one of {list_generators()}")
-    return set(inspect.signature(factory).parameters)
+    return set(inspect.signature(model_factory(name)).parameters)
+
+
+def with_default_kwargs(name: str, kwargs: dict[str, object]) -> dict[str, object]:
+    """`kwargs` with network `name`'s constructor defaults filled in: a file saved before
+    an option existed holds the same network as one saved with the option's default."""
+    defaults = {
+        key: param.default
+        for key, param in inspect.signature(model_factory(name)).parameters.items()
+        if param.default is not inspect.Parameter.empty
+    }
+    return {**defaults, **kwargs}
 
 
 def build_generator(name: str, **kwargs: object) -> nn.Module:

@@ -23,8 +23,8 @@ from rechroma.color import l_ab_to_rgb
 from rechroma.models.efficientnet_lite import Lite0Trunk, imagenet_input
 from rechroma.models.unet import UNet
 
-# Lite0 pyramid level (stride 2**(level+1)) -> the U-Net level (stride 2**level) it joins.
-CONTEXT_LEVELS = {1: 2, 2: 3, 3: 4}
+# U-Net level (stride 2**level) -> the Lite0 pyramid level (stride 2**(level+1)) it takes.
+CONTEXT_LEVELS = {2: 1, 3: 2, 4: 3}
 
 
 class DefectUNet(UNet):
@@ -41,15 +41,15 @@ class DefectUNet(UNet):
         self.head = nn.Conv2d(self.encoder.channels[0], 1, 1)
         self.context: Lite0Trunk | None = None
         if imagenet_context:
-            if depth < max(CONTEXT_LEVELS.values()) + 1:
+            if depth < max(CONTEXT_LEVELS) + 1:
                 raise ValueError("imagenet_context needs depth >= 5 (levels to stride 16)")
-            self.context = Lite0Trunk(in_channels=1, levels=max(CONTEXT_LEVELS) + 1)
+            self.context = Lite0Trunk(in_channels=1, levels=max(CONTEXT_LEVELS.values()) + 1)
             self.context.requires_grad_(False)
             channels = self.encoder.channels
             self.context_fuse = nn.ModuleDict(
                 {
                     str(level): nn.Conv2d(self.context.channels[lite], channels[level], 1)
-                    for lite, level in CONTEXT_LEVELS.items()
+                    for level, lite in CONTEXT_LEVELS.items()
                 }
             )
             for conv in self.context_fuse.values():
@@ -77,12 +77,8 @@ class DefectUNet(UNet):
         tuned = self.context.stem[1].weight.requires_grad
         with torch.set_grad_enabled(tuned and torch.is_grad_enabled()):
             seen = self.context(imagenet_input(gray[:, :1]))
-        encoder = self.encoder
-        features = [encoder.stem(l_norm)]
-        for level, down in enumerate(encoder.downs, start=1):
-            x = down(features[-1])
-            if str(level) in self.context_fuse:
-                lite = next(k for k, v in CONTEXT_LEVELS.items() if v == level)
-                x = x + self.context_fuse[str(level)](seen[lite])
-            features.append(x)
-        return features
+        added = {
+            level: self.context_fuse[str(level)](seen[lite])
+            for level, lite in CONTEXT_LEVELS.items()
+        }
+        return self.encoder(l_norm, added)

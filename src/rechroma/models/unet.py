@@ -41,11 +41,20 @@ class UNetEncoder(nn.Module):
             GlobalContext(self.channels[-1]) if global_context else nn.Identity()
         )
 
-    def forward(self, l_norm: torch.Tensor) -> list[torch.Tensor]:
-        """`(B, C, H, W)` L or RGB in [-1, 1] -> features, finest first; level i at stride 2**i."""
+    def forward(
+        self, l_norm: torch.Tensor, added: dict[int, torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
+        """`(B, C, H, W)` L or RGB in [-1, 1] -> features, finest first; level i at stride 2**i.
+
+        `added` maps a level to features of its shape that join it before the next level
+        is computed from it (another network's view, such as the defect detector's
+        ImageNet context).
+        """
+        added = added or {}
         features = [self.stem(l_norm)]
-        for down in self.downs:
-            features.append(down(features[-1]))
+        for level, down in enumerate(self.downs, start=1):
+            x = down(features[-1])
+            features.append(x + added[level] if level in added else x)
         features[-1] = self.context(features[-1])
         return features
 

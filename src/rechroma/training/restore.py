@@ -9,7 +9,6 @@ which keeps thin scratches from vanishing under the background's weight.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from pathlib import Path
@@ -23,7 +22,7 @@ from tqdm import tqdm
 from rechroma.data.print_damage import DamagedShards
 from rechroma.data.shards import MixedDataset, expand_shards
 from rechroma.errors import ConfigError, DataError
-from rechroma.models import build_model, model_factory
+from rechroma.models import build_model, with_default_kwargs
 from rechroma.models.checkpoint import load_model, save_weights
 from rechroma.models.efficientnet_lite import load_imagenet_trunk
 from rechroma.training.config import Config, config_to_dict
@@ -179,14 +178,12 @@ def _start_from(model: nn.Module, path: Path, cfg: Config) -> None:
     fusion leaves the start's answers unchanged.
     """
     loaded, info = load_model(path)
-    wanted = _full_kwargs(cfg.model.name, cfg.model.kwargs())
-    found = _full_kwargs(info.model_name, info.model_kwargs)
-    adding_context = (
-        wanted.get("imagenet_context")
-        and not found.get("imagenet_context")
-        and {**found, "imagenet_context": True} == wanted
-    )
-    if (info.model_name, found) != (cfg.model.name, wanted) and not adding_context:
+    wanted = with_default_kwargs(cfg.model.name, cfg.model.kwargs())
+    found = with_default_kwargs(info.model_name, info.model_kwargs)
+    adding_context = bool(wanted.get("imagenet_context")) and not found.get("imagenet_context")
+    if adding_context:
+        found = {**found, "imagenet_context": True}
+    if (info.model_name, found) != (cfg.model.name, wanted):
         raise ConfigError(
             f"init.generator {path} holds a {info.model_name!r} {info.model_kwargs}, not the "
             f"config's {cfg.model.name!r} {cfg.model.kwargs()}"
@@ -200,17 +197,6 @@ def _start_from(model: nn.Module, path: Path, cfg: Config) -> None:
             f"init.generator {path}: weights do not fit ({new or result.unexpected_keys})"
         )
     logger.info("starting from %s (its step %d)", path, info.step)
-
-
-def _full_kwargs(name: str, kwargs: dict) -> dict:
-    """`kwargs` with the constructor's defaults filled in: a checkpoint saved before an
-    option existed holds the same network as one saved with the option's default."""
-    factory_defaults = {
-        key: param.default
-        for key, param in inspect.signature(model_factory(name)).parameters.items()
-        if param.default is not inspect.Parameter.empty
-    }
-    return {**factory_defaults, **kwargs}
 
 
 def _dataset(cfg: Config, patterns: tuple[str, ...], train: bool, seed: int) -> DamagedShards:
