@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint lock clean chromium
+.PHONY: serve test lint lock clean chromium data
 
 # Writes requirements-serve.lock from pip's install report (every package but ours).
 define SERVE_LOCK
@@ -47,6 +47,13 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The v3 training shards (configs/v3.toml) from the public photo collections listed in
+# ../shared/data/more-photos/sources.json, read from their bare Git directories in MIRRORS
+# (one per repository, named OWNER+NAME). Deterministic: the same mirrors give the same shards.
+MIRRORS ?= ../.mirror
+data: $(STAMP)
+	$(BIN)/rechroma prepare-collections $(MIRRORS) .data/more-photos
 
 # Refresh the lock after changing dependencies in pyproject.toml.
 lock: $(STAMP)

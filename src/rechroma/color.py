@@ -106,3 +106,18 @@ def rgb_to_gray_rgb(rgb: torch.Tensor) -> torch.Tensor:
     """
     lab = rgb_to_lab(rgb)
     return lab_to_rgb(torch.cat([lab[..., :1, :, :], torch.zeros_like(lab[..., 1:, :, :])], dim=-3))
+
+
+def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
+    """Hasler & Suesstrunk (2003) colourfulness, as DDColor's and CT2's evaluators compute it.
+
+    `rgb` is `(B, 3, H, W)` in [0, 255]; returns `(B,)`.
+    rg = |R - G|, yb = |(R + G) / 2 - B|, CF = sigma_rgyb + 0.3 * mu_rgyb, where
+    sigma_rgyb = sqrt(std(rg)^2 + std(yb)^2) and mu_rgyb = sqrt(mean(rg)^2 + mean(yb)^2).
+    """
+    x = rgb.double()
+    rg = (x[:, 0] - x[:, 1]).abs().flatten(1)
+    yb = (0.5 * (x[:, 0] + x[:, 1]) - x[:, 2]).abs().flatten(1)
+    std = torch.sqrt(rg.std(dim=1, unbiased=False) ** 2 + yb.std(dim=1, unbiased=False) ** 2)
+    mean = torch.sqrt(rg.mean(dim=1) ** 2 + yb.mean(dim=1) ** 2)
+    return (std + 0.3 * mean).float()

@@ -16,7 +16,9 @@ def test_learning_rate_warms_up_then_decays() -> None:
     assert rates[-1] == pytest.approx(0.1, abs=0.01)
 
 
-def test_short_run_writes_loadable_checkpoints_logs_and_samples(tiny_config, tmp_path) -> None:
+def test_short_run_writes_loadable_checkpoints_logs_and_samples(
+    tiny_config, shard_dir, tmp_path
+) -> None:
     run_dir = tmp_path / "run"
     final = train(tiny_config, run_dir, progress=False)
     assert final == run_dir / "checkpoints" / "step_0000004.safetensors"
@@ -28,7 +30,10 @@ def test_short_run_writes_loadable_checkpoints_logs_and_samples(tiny_config, tmp
         assert model(torch.zeros(1, 1, 32, 32)).shape == (1, 2, 32, 32)
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]
-    assert all(r["val_loss"] > 0 for r in records if r["kind"] == "val")
+    val = [r for r in records if r["kind"] == "val"]
+    assert len(val) == 2 and all(r["val_loss"] > 0 for r in val)
+    # Per source (a shard's folder), and overall as the mean of the sources.
+    assert all(r["sources"] == {shard_dir.name: r["val_loss"]} for r in val)
     assert (run_dir / "samples" / "step_0000004.png").is_file()
     assert json.loads((run_dir / "config.json").read_text())["train"]["steps"] == 4
 

@@ -13,6 +13,7 @@ from rechroma.data.shards import (
     build_class_index,
     class_id_from_key,
     expand_shards,
+    read_key_lists,
     split_shards,
 )
 from rechroma.errors import DataError
@@ -98,6 +99,19 @@ def test_workers_split_the_stream_without_overlap(shard_dir) -> None:
 def test_fewer_shards_than_workers_still_splits_by_sample(shard_dir) -> None:
     dataset = ShardDataset([shard_dir / "val-000.tar"], crop_size=16, train=False, repeat=False)
     assert len(_collect(dataset, workers=2)) == 6
+
+
+def test_listed_keys_are_never_read(shard_dir, tmp_path) -> None:
+    listed = tmp_path / "keys.txt"
+    listed.write_text("val_0\nval_3\n\n")
+    skip = read_key_lists([listed])
+    assert skip == {"val_0", "val_3"}
+    dataset = ShardDataset(
+        [shard_dir / "val-000.tar"], crop_size=16, train=False, repeat=False, skip_keys=skip
+    )
+    assert len(_collect(dataset)) == 4
+    with pytest.raises(DataError, match="key list"):
+        read_key_lists([tmp_path / "missing.txt"])
 
 
 def test_prepare_packs_a_folder_and_counts_what_it_skips(tmp_path) -> None:

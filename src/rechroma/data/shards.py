@@ -94,6 +94,22 @@ def iter_shard(path: Path) -> Iterator[tuple[str, bytes]]:
         raise DataError(f"cannot read shard {path}: {exc}") from exc
 
 
+def read_key_lists(paths: Iterable[str | Path]) -> frozenset[str]:
+    """The sample keys listed in text files, one per line (blank lines ignored)."""
+    keys: set[str] = set()
+    for path in paths:
+        try:
+            keys.update(Path(path).read_text().split())
+        except OSError as exc:
+            raise DataError(f"cannot read the key list {path}: {exc}") from exc
+    return frozenset(keys)
+
+
+def source_name(shard: Path) -> str:
+    """The source a shard belongs to: its folder's name (`faces`, `caltech101`, ...)."""
+    return shard.parent.name or shard.stem
+
+
 def decode_rgb(data: bytes) -> Image.Image:
     """Decode image bytes to RGB (1-channel JPEGs included)."""
     image = Image.open(io.BytesIO(data))
@@ -160,6 +176,8 @@ class ShardDataset(IterableDataset):
     shuffle_buffer: int = 2000
     degrade: DegradeConfig | None = field(default_factory=DegradeConfig)
     class_index: dict[str, int] = field(default_factory=dict)
+    # Keys never read (photos that duplicate evaluation photos; see `read_key_lists`).
+    skip_keys: frozenset[str] = frozenset()
     # Distributed training: this process's rank among `world_size`; each reads its part.
     rank: int = 0
     world_size: int = 1
@@ -209,6 +227,8 @@ class ShardDataset(IterableDataset):
         self, members: Iterable[tuple[str, bytes]], rng: np.random.Generator
     ) -> Iterator[Sample]:
         for key, data in members:
+            if key in self.skip_keys:
+                continue
             try:
                 image = decode_rgb(data)
             except (OSError, UnidentifiedImageError, ValueError) as exc:

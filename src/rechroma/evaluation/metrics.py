@@ -9,6 +9,10 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from rechroma.color import colorfulness
+
+__all__ = ["colorfulness", "psnr", "ssim"]
+
 DATA_RANGE = 255.0
 
 
@@ -53,17 +57,3 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, sigma: float = 1.5) -> torch.
     numerator = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
     denominator = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
     return (numerator / denominator).flatten(1).mean(dim=1).float()
-
-
-def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
-    """Hasler & Suesstrunk (2003) colourfulness, as DDColor's and CT2's evaluators compute it.
-
-    rg = |R - G|, yb = |(R + G) / 2 - B|, CF = sigma_rgyb + 0.3 * mu_rgyb, where
-    sigma_rgyb = sqrt(std(rg)^2 + std(yb)^2) and mu_rgyb = sqrt(mean(rg)^2 + mean(yb)^2).
-    """
-    x = rgb.double()
-    rg = (x[:, 0] - x[:, 1]).abs().flatten(1)
-    yb = (0.5 * (x[:, 0] + x[:, 1]) - x[:, 2]).abs().flatten(1)
-    std = torch.sqrt(rg.std(dim=1, unbiased=False) ** 2 + yb.std(dim=1, unbiased=False) ** 2)
-    mean = torch.sqrt(rg.mean(dim=1) ** 2 + yb.mean(dim=1) ** 2)
-    return (std + 0.3 * mean).float()

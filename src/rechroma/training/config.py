@@ -32,7 +32,11 @@ class DataConfig:
     # Sampling weight of each `train_shards` pattern, a source each (e.g. 0.6 scenes,
     # 0.3 Imagenette, 0.1 Tiny ImageNet); empty: every shard in one stream.
     train_weights: tuple[float, ...] = ()
+    # Validation shards; the validation loss is logged per source (a shard's folder) and
+    # as the mean over sources, each counting once.
     val_shards: tuple[str, ...] = (f"{SHARED_DATA}/tiny-imagenet/val-*.tar",)
+    # Files listing shard keys to skip everywhere (photos that duplicate evaluation ones).
+    exclude_keys: tuple[str, ...] = ()
     # The last `test_shards` training shards are held out as a test split.
     test_shards: int = 0
     crop_size: int = 64
@@ -99,6 +103,7 @@ class TrainConfig:
     device: str = "auto"
     log_every: int = 25
     ckpt_every: int = 500
+    # Validation batches per source (the defect detector's: in all).
     val_batches: int = 8
     # Exponential moving average of the generator's weights; checkpoints hold the EMA.
     # 0 turns it off.

@@ -34,6 +34,8 @@ from rechroma.data.shards import (
     ShardDataset,
     build_class_index,
     expand_shards,
+    read_key_lists,
+    source_name,
     split_shards,
 )
 from rechroma.errors import CheckpointError, ConfigError, DataError
@@ -169,7 +171,7 @@ def _train(
         rank=context.rank,
         world_size=context.world_size,
     )
-    val_loader = _val_loader(cfg, val_shards) if val_shards and context.is_main else None
+    val_loaders = _val_loaders(cfg, val_shards) if val_shards and context.is_main else {}
     sizes = list(cfg.data.crop_sizes) or [cfg.data.crop_size]
     # Seeded alike in every process: all take the same size at each step, none waits.
     size_rng = np.random.default_rng([cfg.train.seed, start_step])
@@ -203,9 +205,10 @@ def _train(
         if due and context.is_main:
             shipped = parts.shipped(net)
             last_path = _save(run_dir, shipped, net, optimizer, parts, cfg, done)
-            if val_loader is not None:
-                val_loss = _validate(shipped, val_loader, cfg, device, run_dir, done)
-                append_log(log_path, kind="val", step=done, val_loss=val_loss)
+            if val_loaders:
+                by_source = _validate(shipped, val_loaders, cfg, device, run_dir, done)
+                val_loss = float(np.mean(list(by_source.values())))
+                append_log(log_path, kind="val", step=done, val_loss=val_loss, sources=by_source)
                 logger.info("step %d: val loss %.4f -> %s", done, val_loss, last_path)
         elif due:
             last_path = checkpoint_path(run_dir, done)
@@ -410,6 +413,7 @@ def train_batches(
     With several processes (`rank` of `world_size`), each reads its own part of the
     shards and makes batches of `train.batch_size / world_size`.
     """
+    skip_keys = read_key_lists(cfg.data.exclude_keys)
 
     def source(source_shards: list[Path], source_seed: int) -> ShardDataset:
         return ShardDataset(
@@ -421,6 +425,7 @@ def train_batches(
             shuffle_buffer=cfg.data.shuffle_buffer,
             degrade=cfg.data.degrade if degrade else None,
             class_index=class_index,
+            skip_keys=skip_keys,
             rank=rank,
             world_size=world_size,
         )
@@ -455,35 +460,58 @@ def train_batches(
     return iter(loader)
 
 
-def _val_loader(cfg: Config, shards: list[Path]) -> DataLoader:
-    dataset = ShardDataset(shards, crop_size=cfg.data.crop_size, train=False, repeat=False)
-    return DataLoader(dataset, batch_size=cfg.train.batch_size, num_workers=0)
+def _val_loaders(cfg: Config, shards: list[Path]) -> dict[str, DataLoader]:
+    """One loader per validation source (a shard's folder), in the order first named."""
+    skip_keys = read_key_lists(cfg.data.exclude_keys)
+    by_source: dict[str, list[Path]] = {}
+    for shard in shards:
+        by_source.setdefault(source_name(shard), []).append(shard)
+    return {
+        name: DataLoader(
+            ShardDataset(
+                found, crop_size=cfg.data.crop_size, train=False, repeat=False, skip_keys=skip_keys
+            ),
+            batch_size=cfg.train.batch_size,
+            num_workers=0,
+        )
+        for name, found in by_source.items()
+    }
 
 
 @torch.no_grad()
 def _validate(
     model: nn.Module,
-    loader: DataLoader,
+    loaders: dict[str, DataLoader],
     cfg: Config,
     device: torch.device,
     run_dir: Path,
     step: int,
-) -> float:
+) -> dict[str, float]:
+    """The mean pixel loss of each source's first `val_batches` batches; saves a sample grid.
+
+    The grid shows the first photos of every source (at most 16 columns).
+    """
     model.eval()
-    losses = []
-    first: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-    for index, batch in enumerate(loader):
-        if index >= cfg.train.val_batches:
-            break
-        l_in, ab = batch.lightness.to(device), batch.ab.to(device)
-        pred = model(l_in).float()
-        losses.append(pixel_loss(pred, ab, cfg.train.loss).item())
-        if first is None:
-            first = (l_in[:8].cpu(), pred[:8].cpu(), ab[:8].cpu())
+    by_source: dict[str, float] = {}
+    columns = max(1, 16 // len(loaders))
+    shown: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    for name, loader in loaders.items():
+        losses = []
+        for index, batch in enumerate(loader):
+            if index >= cfg.train.val_batches:
+                break
+            l_in, ab = batch.lightness.to(device), batch.ab.to(device)
+            pred = model(l_in).float()
+            losses.append(pixel_loss(pred, ab, cfg.train.loss).item())
+            if index == 0 and len(shown) * columns < 16:
+                shown.append((l_in[:columns].cpu(), pred[:columns].cpu(), ab[:columns].cpu()))
+        if losses:
+            by_source[name] = float(np.mean(losses))
     model.train()
-    if first is not None:
-        _save_sample_grid(run_dir / "samples" / f"step_{step:07d}.png", *first)
-    return float(np.mean(losses)) if losses else float("nan")
+    if shown:
+        grid = [torch.cat(parts) for parts in zip(*shown, strict=True)]
+        _save_sample_grid(run_dir / "samples" / f"step_{step:07d}.png", *grid)
+    return by_source or {"all": float("nan")}
 
 
 def _save_sample_grid(path: Path, l_in: torch.Tensor, pred: torch.Tensor, ab: torch.Tensor) -> None:
