@@ -11,7 +11,7 @@ from rechroma.color import HINT_CHANNELS, normalize_l, rgb_to_lab
 from rechroma.models import build_generator
 from rechroma.models.efficientnet_lite import (
     EfficientNetLite0,
-    Lite0Trunk,
+    LiteTrunk,
     imagenet_input,
     imagenet_state_dict,
     load_imagenet_trunk,
@@ -49,8 +49,10 @@ def test_rebuild_classifies_photos_val_like_the_published_network(photos_val: Pa
     assert hits / len(paths) >= 0.85
 
 
-def test_gray_trunk_sees_a_gray_photo_as_the_rgb_trunk_does(real_photo: Path) -> None:
-    rgb_trunk, gray_trunk = Lite0Trunk(3).eval(), Lite0Trunk(1 + HINT_CHANNELS).eval()
+@pytest.mark.parametrize("variant", ["lite0", "lite2"])
+def test_gray_trunk_sees_a_gray_photo_as_the_rgb_trunk_does(real_photo: Path, variant: str) -> None:
+    rgb_trunk = LiteTrunk(3, variant=variant).eval()
+    gray_trunk = LiteTrunk(1 + HINT_CHANNELS, variant=variant).eval()
     load_imagenet_trunk(rgb_trunk)
     load_imagenet_trunk(gray_trunk)
     gray = Image.open(real_photo).convert("L").resize((96, 64))

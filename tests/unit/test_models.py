@@ -9,6 +9,7 @@ from rechroma.training.losses import pixel_loss
 TINY = {
     "unet": {"width": 8, "depth": 3, "max_channels": 32},
     "lite0-unet": {"decoder_channels": (32, 16, 16, 8, 8)},
+    "lite2-unet": {"decoder_channels": (32, 16, 16, 8, 8)},
 }
 
 

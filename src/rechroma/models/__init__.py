@@ -11,11 +11,15 @@ from rechroma.errors import ConfigError
 from rechroma.models.classifier import Classifier
 from rechroma.models.defect_unet import DefectUNet
 from rechroma.models.efficientnet_lite import EfficientNetLite0
-from rechroma.models.lite_unet import Lite0UNet
+from rechroma.models.lite_unet import Lite0UNet, Lite2UNet
 from rechroma.models.patchgan import PatchDiscriminator
 from rechroma.models.unet import UNet
 
-_GENERATORS: dict[str, Callable[..., nn.Module]] = {"unet": UNet, "lite0-unet": Lite0UNet}
+_GENERATORS: dict[str, Callable[..., nn.Module]] = {
+    "unet": UNet,
+    "lite0-unet": Lite0UNet,
+    "lite2-unet": Lite2UNet,
+}
 # Networks that help training (pretraining, perceptual loss, adversary) but never colorize.
 _AUXILIARY: dict[str, Callable[..., nn.Module]] = {
     "classifier": Classifier,

