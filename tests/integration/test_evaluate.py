@@ -109,6 +109,25 @@ def test_training_curves_plot(tiny_config, tmp_path) -> None:
     assert Image.open(png).size[0] > 500
 
 
+def test_training_curves_show_each_validation_source(tiny_config, shard_dir, tmp_path) -> None:
+    import shutil
+    from dataclasses import replace
+
+    for source in ("faces", "cars"):
+        (tmp_path / source).mkdir()
+        shutil.copy(shard_dir / "val-000.tar", tmp_path / source / "val-000.tar")
+    data = replace(tiny_config.data, val_shards=(str(tmp_path / "*" / "val-000.tar"),))
+    train(replace(tiny_config, data=data), tmp_path / "run", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    val = [r for r in records if r["kind"] == "val"]
+    assert [sorted(r["sources"]) for r in val] == [["cars", "faces"]] * 2
+    # The same photos in both: the overall loss is their mean, and equal to each.
+    assert val[0]["sources"]["cars"] == pytest.approx(val[0]["sources"]["faces"])
+    assert val[0]["val_loss"] == pytest.approx(val[0]["sources"]["cars"])
+    png = plot_training_log(tmp_path / "run")
+    assert Image.open(png).size[0] > 2000  # loss, loss terms, sources, schedule
+
+
 def test_lpips_is_reported_when_weights_are_given(tiny_colorizer, shard_dir, tmp_path) -> None:
     import torch
 

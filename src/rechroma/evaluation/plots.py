@@ -39,7 +39,8 @@ def plot_training_log(run_dir: Path, out: Path | None = None) -> Path:
         raise DataError(f"{run_dir}/log.jsonl has no training records")
     out = out or run_dir / "curves.png"
     parts = [key for key in COMPONENTS if any(key in r for r in train)]
-    columns = 3 if parts else 2
+    by_source = [r for r in val if isinstance(r.get("sources"), dict) and len(r["sources"]) > 1]
+    columns = 2 + bool(parts) + bool(by_source)
     figure, axes = plt.subplots(1, columns, figsize=(5.5 * columns, 4))
     loss_ax, lr_ax = axes[0], axes[-1]
     loss_ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train (smoothed)")
@@ -56,6 +57,8 @@ def plot_training_log(run_dir: Path, out: Path | None = None) -> Path:
         part_ax.set(xlabel="step", ylabel="value (smoothed)", title="loss terms")
         part_ax.grid(alpha=0.3)
         part_ax.legend()
+    if by_source:
+        _plot_sources(axes[1 + bool(parts)], by_source)
     lr_ax.plot([r["step"] for r in train], [r["lr"] for r in train])
     lr_ax.set(xlabel="step", ylabel="learning rate", title="schedule")
     lr_ax.grid(alpha=0.3)
@@ -63,6 +66,21 @@ def plot_training_log(run_dir: Path, out: Path | None = None) -> Path:
     figure.savefig(out, dpi=110)
     plt.close(figure)
     return out
+
+
+def _plot_sources(ax, records: list[dict]) -> None:
+    """Each validation source's loss as a change from its first value: which kinds of
+    photos are still improving, whatever their loss's scale."""
+    first = records[0]["sources"]
+    for name in first:
+        points = [(r["step"], r["sources"][name]) for r in records if name in r["sources"]]
+        steps, values = zip(*points, strict=True)
+        ax.plot(steps, [100 * (v / first[name] - 1) for v in values], marker=".", label=name)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set(xlabel="step", ylabel=f"val loss, % change from step {records[0]['step']}")
+    ax.set_title("validation loss per source")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
 
 
 def plot_frontier(frontiers: dict[str, list[dict[str, float]]], truth_cf: float, out: Path) -> Path:
