@@ -41,6 +41,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from rechroma.color import colorfulness
+from rechroma.data.prepare import shrink_to_jpeg, shrunk_size
 from rechroma.data.shards import class_id_from_key, iter_shard
 from rechroma.errors import DataError
 
@@ -192,18 +193,11 @@ def examine(data: bytes, size: int = 0, quality: int = 90) -> Examined | None:
     hash_pixels = np.asarray(gray.resize((9, 8), Image.Resampling.BOX), dtype=np.int16)
     bits = (hash_pixels[:, :-1] > hash_pixels[:, 1:]).flatten()
     thumb = np.asarray(gray.resize((16, 16), Image.Resampling.BOX), dtype=np.uint8)
-    jpeg = b""
-    if size:
-        scale = size / min(image.size)
-        if scale < 1:
-            new_size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            image = image.resize(new_size, Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=quality)
-        jpeg = buffer.getvalue()
+    jpeg = shrink_to_jpeg(image, size, quality) if size else b""
+    width, height = shrunk_size(image.width, image.height, size) if size else image.size
     return Examined(
-        width=image.width,
-        height=image.height,
+        width=width,
+        height=height,
         colorfulness=float(colorfulness(rgb)[0]),
         dhash=int(np.packbits(bits).view(">u8")[0]),
         thumb=thumb.tobytes(),

@@ -75,17 +75,30 @@ def _encode_for_shard(
         try:
             with Image.open(path) as opened:
                 image = ImageOps.exif_transpose(opened).convert("RGB")
-            scale = size / min(image.size)
-            if scale < 1:
-                new_size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-                image = image.resize(new_size, Image.Resampling.LANCZOS)
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=quality)
+            data = shrink_to_jpeg(image, size, quality)
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
             report.skipped[str(path)] = f"{type(exc).__name__}: {exc}"
             continue
-        yield _sample_key(path, root, report.written), buffer.getvalue()
+        yield _sample_key(path, root, report.written), data
         report.written += 1
+
+
+def shrunk_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """`(width, height)` shrunk so the short side is `size`; unchanged if already smaller."""
+    scale = size / min(width, height)
+    if scale >= 1:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def shrink_to_jpeg(image: Image.Image, size: int, quality: int) -> bytes:
+    """An RGB photo as JPEG bytes, shrunk so its short side is `size` (never enlarged)."""
+    new_size = shrunk_size(image.width, image.height, size)
+    if new_size != image.size:
+        image = image.resize(new_size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
 
 
 def _sample_key(path: Path, root: Path, index: int) -> str:
