@@ -23,7 +23,7 @@ from rechroma.images import (
     open_photo,
 )
 from rechroma.inference.colorizer import Colorizer
-from rechroma.inference.hints import Hint
+from rechroma.inference.hints import Hint, HintLike, as_hints
 
 
 @overload
@@ -40,7 +40,7 @@ def colorize(
     image: str | os.PathLike | bytes | Image.Image | np.ndarray,
     *,
     vividness: float = 1.0,
-    hints: Sequence[Hint] = (),
+    hints: Sequence[HintLike] = (),
     render_size: int | None = None,
     colorizer: Colorizer | None = None,
     output: str | os.PathLike | None = None,
@@ -52,7 +52,9 @@ def colorize(
         image: a path to a photo; its encoded bytes; a PIL image; or an array of shape
             (H, W), (H, W, 3) or (H, W, 4), uint8, uint16 or float in [0, 1].
         vividness: chroma multiplier, 0 (gray) to 4; 1 as the model predicts.
-        hints: known colours at points of the photo (`rechroma.inference.hints.Hint`).
+        hints: known colours at points of the photo: `(x, y, colour)` or `(x, y, colour,
+            radius)` tuples, dicts with those keys, or `rechroma.inference.hints.Hint`s; a
+            colour is "#rrggbb" or a CSS name ("navy").
         render_size: short side at which the network sees the photo (the model's default).
         colorizer: a loaded model to reuse; loaded fresh (the shipped one) when None, so
             pass `Colorizer.load()` when colouring many photos.
@@ -67,6 +69,7 @@ def colorize(
         alpha). For an array, uint8 (float32 in [0, 1] for float input) of shape
         (H, W, 3), or (H, W, 4) with alpha.
     """
+    hints = as_hints(hints)  # a malformed hint fails before the model loads
     colorizer = colorizer or Colorizer.load()
     if isinstance(image, str | os.PathLike):
         dst = Path(output) if output is not None else _beside(Path(image))

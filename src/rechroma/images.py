@@ -286,6 +286,21 @@ def _make_upright(image: Image.Image) -> None:
         logger.warning("ignoring an unreadable EXIF orientation (%s)", exc)
 
 
+def upright_size(path: Path) -> tuple[int, int] | None:
+    """A photo's `(width, height)` as it will be coloured (EXIF rotation applied), read from
+    its header alone; None when the header cannot be read (decoding will say why)."""
+    _register_heif_decoder()
+    try:
+        with warnings.catch_warnings(), Image.open(path) as image:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            width, height = image.size
+            orientation = _readable_exif(image).get(EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+    # Orientations 5-8 turn the photo a quarter.
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 def luma_of(image: Image.Image) -> Image.Image:
     """The image's luma as mode "L" (ITU-R 601, the Y of JPEG's YCbCr); a copy-free no-op
     for gray input."""

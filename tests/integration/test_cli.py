@@ -257,9 +257,11 @@ def test_hints_on_the_command_line_change_the_colour_there(real_photo, tiny_hint
 @pytest.mark.parametrize(
     ("hint", "message"),
     [
-        ("60,80", "X,Y,#RRGGBB"),
-        ("60,80,#d0101", "not an sRGB hex colour"),
+        ("60,80", "X,Y,COLOUR"),
+        ("60,80,#d0101", "not a colour like #2b4c9a or navy"),
+        ("60,80,greenish", "not a colour like #2b4c9a or navy"),
         ("999,80,#d01010", "outside the 240x160 photo"),
+        ("10,159,red,99999", "radius 99999 is outside"),
     ],
 )
 def test_bad_hints_get_one_clear_line(real_photo, tiny_hint_weights, tmp_path, hint, message):
@@ -269,8 +271,26 @@ def test_bad_hints_get_one_clear_line(real_photo, tiny_hint_weights, tmp_path, h
         "colorize", str(photo), str(tmp_path / "o.png"), "--weights", str(tiny_hint_weights),
         "--hint", hint,
     )  # fmt: skip
-    assert result.returncode != 0 and message in result.stderr
+    # Every bad hint alike: a mistake on the command line, exit 2, one "error:" line.
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("rechroma: error: ")
     assert "Traceback" not in result.stderr and not (tmp_path / "o.png").exists()
+
+
+def test_hints_take_css_colour_names_on_a_turned_photo(real_photo, tiny_hint_weights, tmp_path):
+    photo = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 240x160, shown upright 160x240
+    Image.open(real_photo).convert("L").resize((240, 160)).save(photo, exif=exif)
+    weights = ["--weights", str(tiny_hint_weights)]
+    named = rechroma(
+        "colorize", str(photo), str(tmp_path / "a.png"), *weights, "--hint", "20,200,navy"
+    )
+    hexed = rechroma(
+        "colorize", str(photo), str(tmp_path / "b.png"), *weights, "--hint", "20,200,#000080"
+    )
+    assert named.returncode == hexed.returncode == 0, named.stderr
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
 def test_hints_need_a_model_that_takes_them(real_photo, tiny_weights, tmp_path) -> None:

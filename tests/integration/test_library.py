@@ -13,6 +13,7 @@ from PIL import Image
 import rechroma
 from rechroma.errors import InvalidOptionError
 from rechroma.inference.colorizer import Colorizer
+from rechroma.inference.hints import HintError
 
 ORIENTATION = 0x0112
 
@@ -94,6 +95,21 @@ def test_array_in_array_out(real_photo, shipped, dtype, channels) -> None:
     assert out.dtype == (np.float32 if dtype == np.float32 else np.uint8)
     spread = np.asarray(out, dtype=np.float32)[:, :, :3].std(axis=2).mean()
     assert spread > (0.004 if dtype == np.float32 else 1.0)  # it has colour
+
+
+def test_hints_as_tuples_dicts_and_css_names(real_photo, shipped) -> None:
+    gray = Image.open(real_photo).convert("L").resize((160, 120))
+    as_tuple = rechroma.colorize(gray, hints=[(40, 60, "#ff0000")], colorizer=shipped)
+    as_dict = rechroma.colorize(
+        gray, hints=[{"x": 40, "y": 60, "colour": "red"}], colorizer=shipped
+    )
+    plain = rechroma.colorize(gray, colorizer=shipped)
+    assert np.array_equal(np.asarray(as_tuple), np.asarray(as_dict))
+    assert not np.array_equal(np.asarray(as_tuple), np.asarray(plain))
+    with pytest.raises(HintError, match="not a colour"):
+        rechroma.colorize(gray, hints=[(40, 60, "reddish")], colorizer=shipped)
+    with pytest.raises(HintError, match="outside the 160x120 photo"):
+        rechroma.colorize(gray, hints=[(400, 60, "red")], colorizer=shipped)
 
 
 def test_unknown_kind_and_bad_shape_are_clear(shipped) -> None:

@@ -201,7 +201,7 @@ def test_hints_field_colours_the_photo_there(hint_server, real_photo) -> None:
     [
         ("{oops", "not valid JSON"),
         ('{"hints": [{"x": 500, "y": 10, "color": "#ffffff"}]}', "outside the 160x120 photo"),
-        ('{"hints": [{"x": 5, "y": 10, "color": "white"}]}', "not an sRGB hex colour"),
+        ('{"hints": [{"x": 5, "y": 10, "color": "whiteish"}]}', "not a colour like #2b4c9a"),
         ('{"hints": [{"x": 5, "y": 10}]}', "needs x, y and color"),
         ("[" + ",".join(['{"x":1,"y":1,"color":"#000000"}'] * 257) + "]", "at most 256"),
     ],

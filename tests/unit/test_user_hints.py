@@ -10,6 +10,7 @@ from rechroma.inference.hints import (
     MAX_HINTS,
     Hint,
     HintError,
+    as_hints,
     hint_channels,
     hints_from_json,
     hints_to_json,
@@ -23,8 +24,49 @@ def test_command_line_form() -> None:
     assert parse_hint(" 1.5, 2 ,2B4C9A, 8") == Hint(1.5, 2, "2B4C9A", 8)
 
 
+def test_colours_are_hex_or_css_names_kept_as_hex() -> None:
+    assert parse_hint("5,6,navy") == Hint(5, 6, "#000080")
+    assert parse_hint("5,6,DarkRed,3").color == "#8b0000"
+    assert Hint(1, 2, "#F0A").color == "#ff00aa"
+    assert Hint(1, 2, "2B4C9A") == Hint(1, 2, "#2b4c9a")
+    for colour in ("rgb(1,2,3)", "", "#12345", "transparent-ish"):
+        with pytest.raises(HintError, match="not a colour like #2b4c9a or navy"):
+            Hint(1, 2, colour)
+
+
+def test_library_hints_may_be_tuples_dicts_or_hints() -> None:
+    given = [(10, 20, "red"), (1.5, 2, "#00ff00", 4), {"x": 3, "y": 4, "colour": "navy"}]
+    given += [{"x": 5, "y": 6, "color": "#0000ff", "radius": 2}, Hint(7, 8, "white")]
+    assert as_hints(given) == (
+        Hint(10, 20, "#ff0000"),
+        Hint(1.5, 2, "#00ff00", 4),
+        Hint(3, 4, "#000080"),
+        Hint(5, 6, "#0000ff", 2),
+        Hint(7, 8, "#ffffff"),
+    )
+    assert as_hints(None) == ()
+    for bad, message in [
+        ([(1, 2)], "is not \\(x, y, colour\\)"),
+        (["1,2,red"], "is not \\(x, y, colour\\)"),
+        ([{"x": 1, "y": 2}], "needs x, y and color"),
+        ([(1, "2", "red")], "numbers"),
+        ([(1, 2, "mauvish")], "not a colour"),
+    ]:
+        with pytest.raises(HintError, match=message):
+            as_hints(bad)
+
+
 @pytest.mark.parametrize(
-    "text", ["412,300", "a,b,#2b4c9a", "1,2,#2b4c9", "1,2,blue", "1,2,#2b4c9a,big", "1,2,3,4,5"]
+    "text",
+    [
+        "412,300",
+        "a,b,#2b4c9a",
+        "1,2,#2b4c9",
+        "1,2,bleu",
+        "1,2,#2b4c9a,big",
+        "1,2,3,4,5",
+        "1,nan,red",
+    ],
 )
 def test_bad_command_line_hints_are_refused(text: str) -> None:
     with pytest.raises(HintError):
@@ -46,8 +88,8 @@ def test_json_round_trip_and_bare_list() -> None:
         ('{"hints": [{"x": 1, "y": 2}]}', "needs x, y and color"),
         ('{"hints": [{"x": "1", "y": 2, "color": "#000000"}]}', "numbers"),
         ('{"hints": [{"x": true, "y": 2, "color": "#000000"}]}', "numbers"),
-        ('{"hints": [{"x": 1, "y": 2, "color": 255}]}', "color must be a string"),
-        ('{"hints": [{"x": 1, "y": 2, "color": "#zzzzzz"}]}', "not an sRGB hex"),
+        ('{"hints": [{"x": 1, "y": 2, "color": 255}]}', "255 is not a colour"),
+        ('{"hints": [{"x": 1, "y": 2, "color": "#zzzzzz"}]}', "not a colour like #2b4c9a"),
     ],
 )
 def test_malformed_json_gets_a_clear_error(text: str, message: str) -> None:

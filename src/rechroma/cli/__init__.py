@@ -24,8 +24,9 @@ from rechroma.cli import (
     train,
     weights,
 )
-from rechroma.cli.options import EXIT_ERROR, common_options, say
+from rechroma.cli.options import EXIT_ERROR, EXIT_USAGE, common_options, say
 from rechroma.errors import RechromaError
+from rechroma.inference.hints import HintError
 from rechroma.memory import tune_malloc
 
 COMMANDS = (train, colorize, restore, prepare, evaluate, weights, plot, serve)
@@ -59,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_malloc()  # big photo buffers are reused from one photo to the next
     try:
         return int(args.func(args))
+    except HintError as exc:  # a bad hint is a mistake on the command line, like a bad option
+        say(f"error: {exc}")
+        return EXIT_USAGE
     except RechromaError as exc:
         say(f"error: {exc}")
         return EXIT_ERROR

@@ -66,8 +66,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         dest="hint_texts",
         action="append",
         default=[],
-        metavar="X,Y,#RRGGBB[,R]",
-        help="a known colour at pixel (X, Y) of the photo, radius R (repeatable; one photo)",
+        metavar="X,Y,COLOUR[,R]",
+        help="a known colour (#rrggbb or a CSS name such as navy) at pixel (X, Y) of the "
+        "photo, radius R (repeatable; one photo)",
     )
     colorize.add_argument(
         "--hints",
@@ -145,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     hints, hints_dir = _hints(args, source)
     if hints and plan.videos:
         raise InvalidOptionError("--hint/--hints are for photos, not video clips")
+    if hints:
+        _check_hints_fit(hints, source)
     if args.restore and plan.videos:
         raise InvalidOptionError("--restore is for photos; clips are coloured as they are")
     # Every output folder must take files before the first photo is coloured.
@@ -275,6 +278,16 @@ def _colorize_videos(
         )
         if not args.json:
             print(dst, flush=True)
+
+
+def _check_hints_fit(hints: tuple[Hint, ...], photo: Path) -> None:
+    """Refuse hints outside the photo before any work, as every other bad hint is."""
+    from rechroma.images import upright_size
+    from rechroma.inference.hints import validate_hints
+
+    size = upright_size(photo)
+    if size is not None:  # an unreadable photo fails with its own reason
+        validate_hints(hints, *size)
 
 
 def _hints(args: argparse.Namespace, source: Path | None) -> tuple[tuple[Hint, ...], Path | None]:

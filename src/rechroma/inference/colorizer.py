@@ -34,7 +34,13 @@ from rechroma.images import (
     save_photo,
 )
 from rechroma.inference.hint_spread import spread_hints
-from rechroma.inference.hints import Hint, HintError, hint_channels, validate_hints
+from rechroma.inference.hints import (
+    HintError,
+    HintLike,
+    as_hints,
+    hint_channels,
+    validate_hints,
+)
 from rechroma.inference.runtime import OnnxNetwork, choose_runtime, onnx_network
 from rechroma.inference.upsample import (
     UPSAMPLERS,
@@ -223,7 +229,7 @@ class Colorizer:
         image: Image.Image | Photo,
         render_size: int | None = None,
         timings: dict[str, float] | None = None,
-        hints: Sequence[Hint] = (),
+        hints: Sequence[HintLike] = (),
         prepared: tuple[Image.Image, torch.Tensor, torch.Tensor] | None = None,
     ) -> Prediction:
         """Run the network on a photo (colour input counts as its luma).
@@ -236,6 +242,7 @@ class Colorizer:
                 none is exactly the automatic colouring.
             prepared: `prepare`'s answer for this image and render size, if already made.
         """
+        hints = as_hints(hints)
         if hints and not self.takes_hints:
             raise HintError(f"model {self.info.model_name!r} does not take colour hints")
         gray, small_luma, lightness = prepared or self.prepare(image, render_size, timings)
@@ -369,7 +376,7 @@ class Colorizer:
         render_size: int | None = None,
         vividness: float = 1.0,
         upsampler: str = "guided",
-        hints: Sequence[Hint] = (),
+        hints: Sequence[HintLike] = (),
     ) -> Image.Image:
         """Colorize an image (colour input counts as its luma): RGB out, or RGBA when the
         input has transparency, upright (EXIF orientation applied), the same size."""
@@ -386,7 +393,7 @@ class Colorizer:
         render_size: int | None = None,
         vividness: float = 1.0,
         timings: dict[str, float] | None = None,
-        hints: Sequence[Hint] = (),
+        hints: Sequence[HintLike] = (),
         format_name: str | None = None,
     ) -> Image.Image | JpegPlanes:
         """Colorize a decoded photo about to be written in `format_name` by `save_photo` or
@@ -411,7 +418,7 @@ class Colorizer:
         quality: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         vividness: float = 1.0,
-        hints: Sequence[Hint] = (),
+        hints: Sequence[HintLike] = (),
     ) -> Path:
         """Read `src`, colorize it, write `dst` in the format its extension names."""
         src, dst = Path(src), Path(dst)

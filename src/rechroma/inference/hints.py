@@ -9,6 +9,8 @@ The JSON form (what the website exports and the command line reads):
     {"hints": [{"x": 412, "y": 300, "color": "#2b4c9a", "radius": 6}]}
 
 `radius` (pixels of the original) is optional; a bare list of hints is accepted too.
+A colour is `#rrggbb`, `#rgb` or a CSS colour name (`navy`, `darkred`); it is kept as
+`#rrggbb`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from PIL import ImageColor
 
 from rechroma.errors import InvalidOptionError
 
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 
 MAX_HINTS = 256
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
+_SHORT_HEX = re.compile(r"^#?([0-9a-fA-F]{3})$")
 # Training marked squares of 1-9 pixels at render size; a click gets a 3x3 square.
 DEFAULT_PATCH_RADIUS = 1
 
@@ -36,37 +41,88 @@ class HintError(InvalidOptionError):
     """A hint that cannot be used: outside the photo, a bad colour, malformed JSON."""
 
 
+def normalize_color(text: str) -> str:
+    """`#rrggbb` for a hex colour (`#2b4c9a`, `2b4c9a`, `#abc`) or a CSS colour name."""
+    if not isinstance(text, str):
+        raise HintError(f"hint colour {text!r} is not a colour like #2b4c9a or navy")
+    stripped = text.strip()
+    if match := _HEX.match(stripped):
+        return "#" + match.group(1).lower()
+    if match := _SHORT_HEX.match(stripped):
+        return "#" + "".join(2 * c for c in match.group(1).lower())
+    # Pillow knows the CSS colour names; its rgb()/hsl() forms are not hint colours.
+    if stripped.isalpha():
+        try:
+            red, green, blue = ImageColor.getrgb(stripped.lower())[:3]
+            return f"#{red:02x}{green:02x}{blue:02x}"
+        except ValueError:
+            pass
+    raise HintError(f"hint colour {text!r} is not a colour like #2b4c9a or navy")
+
+
 @dataclass(frozen=True)
 class Hint:
-    """One known colour: at (x, y) in pixels of the original photo, colour "#rrggbb"."""
+    """One known colour: at (x, y) in pixels of the original photo.
+
+    `color` is any form `normalize_color` reads, and is kept as `#rrggbb`.
+    """
 
     x: float
     y: float
     color: str
     radius: float | None = None  # pixels of the original; a small square when None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "color", normalize_color(self.color))
+
     def rgb(self) -> tuple[float, float, float]:
         """The colour as sRGB in [0, 1]."""
-        match = _HEX.match(self.color.strip())
-        if match is None:
-            raise HintError(f"hint colour {self.color!r} is not an sRGB hex colour like #2b4c9a")
-        value = match.group(1)
+        value = self.color[1:]
         return tuple(int(value[i : i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
 
 
+HintLike = Hint | Sequence[object] | Mapping[str, object]
+
+
+def as_hints(items: Iterable[HintLike] | None) -> tuple[Hint, ...]:
+    """Hints given as `Hint`s, `(x, y, colour)` / `(x, y, colour, radius)` tuples or dicts
+    with x, y, color (or colour) and radius, as the library's `hints=` takes them."""
+    hints = []
+    for index, item in enumerate(items or ()):
+        if isinstance(item, Hint):
+            hints.append(item)
+        elif isinstance(item, Mapping):
+            known = {"colour": "color"}
+            fields = {known.get(k, k): v for k, v in item.items()}
+            hints.extend(hints_from_json([fields]))
+        elif isinstance(item, Sequence) and not isinstance(item, str) and len(item) in (3, 4):
+            x, y, color, *radius = item
+            fields = {"x": x, "y": y, "color": color}
+            if radius:
+                fields["radius"] = radius[0]
+            hints.extend(hints_from_json([fields]))
+        else:
+            raise HintError(f"hint {index}: {item!r} is not (x, y, colour), a dict or a Hint")
+    if len(hints) > MAX_HINTS:
+        raise HintError(f"{len(hints)} hints; at most {MAX_HINTS} per photo")
+    return tuple(hints)
+
+
 def parse_hint(text: str) -> Hint:
-    """`X,Y,#RRGGBB` or `X,Y,#RRGGBB,RADIUS` (the command line's --hint)."""
+    """`X,Y,COLOUR` or `X,Y,COLOUR,RADIUS` (the command line's --hint); COLOUR is
+    `#rrggbb` or a CSS colour name."""
     parts = [part.strip() for part in text.split(",")]
     if len(parts) not in (3, 4):
-        raise HintError(f"hint {text!r} is not X,Y,#RRGGBB or X,Y,#RRGGBB,RADIUS")
+        raise HintError(f"hint {text!r} is not X,Y,COLOUR or X,Y,COLOUR,RADIUS")
     try:
-        x, y = float(parts[0]), float(parts[1])
-        radius = float(parts[3]) if len(parts) == 4 else None
+        x, y = _finite(float(parts[0])), _finite(float(parts[1]))
+        radius = _finite(float(parts[3])) if len(parts) == 4 else None
     except ValueError:
         raise HintError(f"hint {text!r}: X, Y and RADIUS must be numbers") from None
-    hint = Hint(x, y, parts[2], radius)
-    hint.rgb()  # a bad colour fails here, with the hint in the message
-    return hint
+    try:
+        return Hint(x, y, parts[2], radius)
+    except HintError as exc:
+        raise HintError(f"hint {text!r}: {exc}") from None
 
 
 def hints_from_json(data: str | bytes | object) -> list[Hint]:
@@ -91,16 +147,15 @@ def hints_from_json(data: str | bytes | object) -> list[Hint]:
         numbers = (x, y) if radius is None else (x, y, radius)
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
             raise HintError(f"hint {index}: x, y and radius must be numbers, got {item!r}")
-        if not isinstance(item["color"], str):
-            raise HintError(f"hint {index}: color must be a string like #2b4c9a")
         try:
             x, y = _finite(x), _finite(y)
             radius = None if radius is None else _finite(radius)
         except ValueError:
             raise HintError(f"hint {index}: x, y and radius must be finite numbers") from None
-        hint = Hint(x, y, item["color"], radius)
-        hint.rgb()
-        hints.append(hint)
+        try:
+            hints.append(Hint(x, y, item["color"], radius))
+        except HintError as exc:
+            raise HintError(f"hint {index}: {exc}") from None
     return hints
 
 
@@ -146,7 +201,6 @@ def validate_hints(hints: Sequence[Hint], width: int, height: int) -> None:
     if len(hints) > MAX_HINTS:
         raise HintError(f"{len(hints)} hints; at most {MAX_HINTS} per photo")
     for hint in hints:
-        hint.rgb()
         if not (0 <= hint.x < width and 0 <= hint.y < height):
             raise HintError(
                 f"hint at ({hint.x:g}, {hint.y:g}) is outside the {width}x{height} photo"
