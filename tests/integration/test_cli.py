@@ -336,3 +336,47 @@ def test_eval_with_hints_from_the_truth(
         "--hints", "5",
     )  # fmt: skip
     assert refused.returncode != 0 and "does not take colour hints" in refused.stderr
+
+
+def test_paths_never_run_into_the_progress_bar(real_photo, tiny_weights, tmp_path) -> None:
+    """On a terminal, stdout's paths and stderr's bar share the screen: each path starts
+    a line of its own (the bar is cleared first), never after the bar's text."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for index in range(4):
+        Image.open(real_photo).convert("L").resize((64, 48)).save(src / f"p{index}.png")
+    leader, follower = pty.openpty()
+    # 40 rows of 120 columns: a new pty has none, and tqdm draws nothing in no columns.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rechroma", "colorize", str(src), str(tmp_path / "out"),
+         "--weights", str(tiny_weights), "--threads", "1"],
+        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+    )  # fmt: skip
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closes with the process
+            break
+        if not chunk:
+            break
+        screen += chunk
+    assert process.wait(timeout=300) == 0
+    text = screen.decode()
+    assert "photo/s" in text or "it/s" in text  # the bar was drawn
+    for index in range(4):
+        path = str(tmp_path / "out" / f"p{index}.png")
+        start = text.index(path)
+        before = text[:start]
+        line_start = max(before.rfind("\n"), before.rfind("\r"))
+        assert before[line_start + 1 :].strip() == "", repr(text[line_start - 80 : start + 10])

@@ -121,11 +121,13 @@ def run(args: argparse.Namespace) -> int:
         except (RechromaError, OSError, MemoryError) as exc:  # one file never stops a folder
             message = str(exc) if isinstance(exc, RechromaError) else f"{src}: {exc}"
             report.failed.append((src, failure_reason(exc), message))
-            say(f"failed: {message}")
+            with tqdm.external_write_mode():  # the bar steps aside for the line
+                say(f"failed: {message}")
             continue
         report.done.append(dst)
         if not args.json:
-            print(dst, flush=True)
+            with tqdm.external_write_mode():
+                print(dst, flush=True)
     failures_file = write_failures(args, args.input, report)
     summarise(args, args.input, plan, report, failures_file)
     return EXIT_FAILED if report.failed else EXIT_OK

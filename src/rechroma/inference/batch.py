@@ -86,14 +86,17 @@ def colorize_many(
     else:
         results = _run_pool(todo, options, jobs)
     for src, dst, error in results:
-        if error is None:
-            report.done.append(dst)
-            if on_done is not None:
-                on_done(dst)
-        else:
-            report.failed.append((src, *error))
-            if on_failed is not None:
-                on_failed(src, error[1])
+        # The callbacks print (paths on stdout, reasons on stderr): the bar steps aside
+        # while they do, so no line runs into it on a terminal.
+        with tqdm.external_write_mode():
+            if error is None:
+                report.done.append(dst)
+                if on_done is not None:
+                    on_done(dst)
+            else:
+                report.failed.append((src, *error))
+                if on_failed is not None:
+                    on_failed(src, error[1])
         bar.update(1)
     bar.close()
     return report
