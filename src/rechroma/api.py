@@ -17,13 +17,13 @@ from PIL import Image
 
 from rechroma.errors import InvalidOptionError, UnsupportedImageError
 from rechroma.images import (
-    FORMATS,
     answer_format,
     encode_photo,
     open_photo,
 )
 from rechroma.inference.colorizer import Colorizer
 from rechroma.inference.hints import Hint, HintLike, as_hints
+from rechroma.paths import default_output
 
 
 @overload
@@ -72,7 +72,7 @@ def colorize(
     hints = as_hints(hints)  # a malformed hint fails before the model loads
     colorizer = colorizer or Colorizer.load()
     if isinstance(image, str | os.PathLike):
-        dst = Path(output) if output is not None else _beside(Path(image))
+        dst = Path(output) if output is not None else default_output(Path(image))
         return _colorize_path(Path(image), dst, colorizer, vividness, hints, render_size, quality)
     if output is not None:
         raise InvalidOptionError("output= is for path input; other kinds are answered in kind")
@@ -111,12 +111,6 @@ def _colorize_path(
     return colorizer.colorize_file(
         src, dst, render_size, quality=quality, vividness=vividness, hints=hints
     )
-
-
-def _beside(src: Path) -> Path:
-    """`scan.tif` -> `scan-colour.tif`; formats we read but do not write become PNG."""
-    suffix = src.suffix if src.suffix.lower() in FORMATS else ".png"
-    return src.with_name(f"{src.stem}-colour{suffix}")
 
 
 def _image_of_array(array: np.ndarray) -> Image.Image:

@@ -140,6 +140,19 @@ def _refuse_overwriting_inputs(plan: Plan) -> None:
             )
 
 
+def default_output(src: Path, fmt: str | None = None) -> Path:
+    """Where the output goes when none is named: beside the input, `scan.tif` ->
+    `scan-colour.tif` (formats we read but do not write as `photo_output_name` says), a
+    clip likewise, a folder `scans` -> `scans-colour`."""
+    if src.is_dir():
+        folder = src.resolve()
+        return folder.with_name(f"{folder.name}-colour")
+    beside = src.with_name(f"{src.stem}-colour{src.suffix}")
+    if src.suffix.lower() in VIDEO_SUFFIXES:
+        return video_output_name(beside)
+    return photo_output_name(beside, fmt)
+
+
 def photo_output_name(path: Path, fmt: str | None) -> Path:
     """A photo's output path in a folder: `fmt`'s extension, else the input's when we
     write that format, else `.jpg` for HEIC/AVIF and `.png` for the rest."""

@@ -380,3 +380,40 @@ def test_paths_never_run_into_the_progress_bar(real_photo, tiny_weights, tmp_pat
         before = text[:start]
         line_start = max(before.rfind("\n"), before.rfind("\r"))
         assert before[line_start + 1 :].strip() == "", repr(text[line_start - 80 : start + 10])
+
+
+def test_out_defaults_to_beside_the_input_and_colourize_is_an_alias(
+    real_photo, tiny_weights, tmp_path
+) -> None:
+    photo = tmp_path / "old photo.jpg"
+    Image.open(real_photo).convert("L").resize((64, 48)).save(photo)
+    folder = tmp_path / "scans"
+    (folder / "box").mkdir(parents=True)
+    Image.open(real_photo).resize((64, 48)).save(folder / "box" / "a.png")
+    weights = ["--weights", str(tiny_weights)]
+    one = rechroma("colourize", str(photo), *weights)
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.strip() == str(tmp_path / "old photo-colour.jpg")
+    assert Image.open(tmp_path / "old photo-colour.jpg").size == (64, 48)
+    many = rechroma("colorize", str(folder), *weights)
+    assert many.returncode == 0, many.stderr
+    assert (tmp_path / "scans-colour" / "box" / "a.png").is_file()
+    again = rechroma("colorize", str(photo), *weights)  # the output exists: skipped, not redone
+    assert again.returncode == 0 and "skipped" in again.stderr
+
+
+def test_a_closed_pipe_ends_quietly(real_photo, tiny_weights, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for index in range(3):
+        Image.open(real_photo).convert("L").resize((64, 48)).save(src / f"p{index}.png")
+    command = [sys.executable, "-m", "rechroma", "-q", "colorize", str(src), str(tmp_path / "o"),
+               "--weights", str(tiny_weights)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.close()  # as `| head -0` would
+    _, stderr = process.communicate(timeout=300)
+    assert b"Traceback" not in stderr and process.returncode in (0, 141), stderr

@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     """Add `colorize`."""
     colorize = sub.add_parser(
         "colorize",
+        aliases=["colourize"],
         parents=[common],
         help="colorize a photo, a video clip, or a folder of them",
         description="Colorize IN (a photo, a clip, or a folder searched recursively) into OUT. "
@@ -51,7 +52,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     colorize.add_argument(
         "output",
         metavar="OUT",
-        help="output file (format from its extension), folder (mirrors IN's tree), or - for stdout",
+        nargs="?",
+        default=None,
+        help="output file (format from its extension), folder (mirrors IN's tree), or - for "
+        "stdout; default: beside IN, photo.jpg -> photo-colour.jpg, scans/ -> scans-colour/",
     )
     add_model_args(colorize)
     add_output_args(colorize)
@@ -131,6 +135,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output is None:
+        from rechroma.paths import default_output
+
+        source = args.input
+        args.output = STDIO if source == STDIO else str(default_output(Path(source), args.format))
     if STDIO in (args.input, args.output):
         return _run_stdio(args)
     from rechroma.inference.batch import BatchOptions, BatchReport, colorize_many
