@@ -386,3 +386,16 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_a_million_pixel_wide_strip_is_coloured_and_jpeg_says_why_not(tiny_weights, tmp_path):
+    strip = tmp_path / "strip.png"
+    Image.new("L", (1_000_000, 90), 128).save(strip)
+    weights = ["--weights", str(tiny_weights), "--threads", "1"]
+    result = rechroma("colorize", str(strip), str(tmp_path / "out.png"), *weights)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.size == (1_000_000, 90)
+    jpeg = rechroma("colorize", str(strip), str(tmp_path / "out.jpg"), *weights)
+    assert jpeg.returncode == 1 and "Traceback" not in jpeg.stderr
+    assert "65500" in jpeg.stderr and not (tmp_path / "out.jpg").exists()

@@ -131,6 +131,23 @@ def test_damaged_exif_is_coloured_and_does_not_fail_its_neighbour(server) -> Non
     assert single.status_code == 200 and Image.open(io.BytesIO(single.content)).size == (96, 64)
 
 
+def test_a_million_pixel_wide_strip_is_coloured_or_refused_never_a_500(server) -> None:
+    strip = _png((1_000_000, 90))
+    response = httpx.post(
+        f"{server}/api/colorize", files={"file": ("strip.png", strip, "image/png")}, timeout=120
+    )
+    assert response.status_code == 200, response.text
+    assert Image.open(io.BytesIO(response.content)).size == (1_000_000, 90)
+    # JPEG cannot hold it: a 4xx that says so.
+    as_jpeg = httpx.post(
+        f"{server}/api/colorize",
+        files={"file": ("strip.png", strip, "image/png")},
+        data={"format": "jpeg"},
+        timeout=120,
+    )
+    assert 400 <= as_jpeg.status_code < 500 and "65500" in as_jpeg.json()["detail"]
+
+
 @pytest.mark.parametrize(
     "hints",
     [

@@ -193,11 +193,14 @@ class Workspace:
             self._planes = buffer
         return self._planes[:size]
 
-    def scratch(self, worker: int) -> np.ndarray:
+    def scratch(self, worker: int, row: int = 0) -> np.ndarray:
         """`(4, BLOCK_PIXELS)` float32 for one worker thread: Y, coefficient, value and
-        a gathered coefficient row."""
+        a gathered coefficient row; wider for a `row` of more pixels than a block (a
+        panorama strip), then a one-off that is not kept."""
         while len(self._scratch) <= worker:
             self._scratch.append(np.empty((4, BLOCK_PIXELS), dtype=np.float32))
+        if row > BLOCK_PIXELS:
+            return np.empty((4, row), dtype=np.float32)
         return self._scratch[worker]
 
     def run(self, task: Callable[[int], None]) -> None:
@@ -312,7 +315,7 @@ def _fused_pass(
     claimed = itertools.count()  # next() is atomic under the GIL
 
     def work(worker: int) -> None:
-        scratch = workspace.scratch(worker)
+        scratch = workspace.scratch(worker, width)
         while (index := next(claimed)) < len(blocks):
             top, bottom = blocks[index]
             _fused_block(luma, outputs, scratch, wide, lower_row, row_weight, top, bottom)
