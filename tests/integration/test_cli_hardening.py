@@ -399,3 +399,28 @@ def test_a_million_pixel_wide_strip_is_coloured_and_jpeg_says_why_not(tiny_weigh
     jpeg = rechroma("colorize", str(strip), str(tmp_path / "out.jpg"), *weights)
     assert jpeg.returncode == 1 and "Traceback" not in jpeg.stderr
     assert "65500" in jpeg.stderr and not (tmp_path / "out.jpg").exists()
+
+
+@pytest.mark.slow
+def test_a_clip_killed_while_encoding_leaves_nothing_under_its_name(tiny_weights, tmp_path):
+    clip = write_clip(tmp_path / "reel.mp4", frames=480, size=(256, 192))
+    out = tmp_path / "colour" / "reel.mp4"
+    options = ["--weights", str(tiny_weights), "--threads", "1", "--network-every", "1"]
+    command = [sys.executable, "-m", "rechroma", "-q", "colorize", str(clip), str(out), *options]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        partial = out.with_name(".reel.partial.mp4")
+        deadline = time.monotonic() + 120
+        # Kill it once its output is open for encoding.
+        while time.monotonic() < deadline and process.poll() is None and not partial.exists():
+            time.sleep(0.02)
+        assert process.poll() is None, "the clip finished before it could be interrupted"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+    assert not out.exists()
+    # The rerun does the clip whole and takes its partial file away.
+    rerun = rechroma(*command[4:])
+    assert rerun.returncode == 0, rerun.stderr
+    assert out.stat().st_size > 4096 and not partial.exists()
