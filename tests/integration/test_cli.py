@@ -417,3 +417,13 @@ def test_a_closed_pipe_ends_quietly(real_photo, tiny_weights, tmp_path) -> None:
     process.stdout.close()  # as `| head -0` would
     _, stderr = process.communicate(timeout=300)
     assert b"Traceback" not in stderr and process.returncode in (0, 141), stderr
+
+
+def test_colorize_help_groups_its_options() -> None:
+    text = rechroma("colorize", "--help").stdout
+    headings = [line for line in text.splitlines() if line and not line[0].isspace()]
+    groups = ["colour:", "output files:", "repair of old prints:", "model and speed:"]
+    groups += ["video clips:", "many photos: worker processes, Ray:"]
+    assert [h for h in headings if h in groups] == groups
+    colour = text[text.index("\ncolour:") : text.index("\noutput files:")]
+    assert "--vividness" in colour and "--hint " in colour and "--ray" not in colour

@@ -57,15 +57,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="output file (format from its extension), folder (mirrors IN's tree), or - for "
         "stdout; default: beside IN, photo.jpg -> photo-colour.jpg, scans/ -> scans-colour/",
     )
-    add_model_args(colorize)
-    add_output_args(colorize)
-    colorize.add_argument(
+    # Shown in this order by --help: what most people change first.
+    colour = colorize.add_argument_group("colour")
+    files = colorize.add_argument_group("output files")
+    repair = colorize.add_argument_group("repair of old prints")
+    model = colorize.add_argument_group("model and speed")
+    clips = colorize.add_argument_group("video clips")
+    many = colorize.add_argument_group("many photos: worker processes, Ray")
+    add_output_args(files)
+    add_model_args(model)
+    colour.add_argument(
         "--vividness",
         type=float_in(0.0, MAX_VIVIDNESS),
         default=1.0,
         help=f"chroma multiplier: 0 gray, 1 as predicted (default), up to {MAX_VIVIDNESS:g}",
     )
-    colorize.add_argument(
+    colour.add_argument(
         "--hint",
         dest="hint_texts",
         action="append",
@@ -74,7 +81,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="a known colour (#rrggbb or a CSS name such as navy) at pixel (X, Y) of the "
         "photo, radius R (repeatable; one photo)",
     )
-    colorize.add_argument(
+    colour.add_argument(
         "--hints",
         type=Path,
         default=None,
@@ -82,7 +89,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="hints JSON for one photo, or for a folder a folder of <name>.json files "
         "mirroring the input tree",
     )
-    colorize.add_argument(
+    clips.add_argument(
         "--stabilize",
         type=float_in(0.0, 1.0, high_open=True),
         default=None,
@@ -90,7 +97,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="clips: weight in [0, 1) of the previous frame's colour where the picture is "
         "still (default 0.8; 0 colours every frame on its own)",
     )
-    colorize.add_argument(
+    clips.add_argument(
         "--network-every",
         type=int_in(1, 12),
         default=None,
@@ -98,25 +105,25 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="clips: on a steady shot, run the network on every N-th frame and carry the "
         "colour along the motion between (default 3; 1: every frame)",
     )
-    colorize.add_argument(
+    clips.add_argument(
         "--crf",
         type=int_in(0, MAX_CRF),
         default=None,
         help="clips: encoder quality, lower is better (18/32)",
     )
-    colorize.add_argument(
+    clips.add_argument(
         "--max-seconds", type=float_in(0.001, 1e7), default=None, help="clips: refuse longer ones"
     )
-    colorize.add_argument(
+    many.add_argument(
         "--jobs", "-j", type=int_in(1, 256), default=1, help="worker processes for folders (1)"
     )
-    colorize.add_argument(
+    repair.add_argument(
         "--restore",
         action="store_true",
         help="repair scratches, dust, cracks and fading first (see rechroma restore)",
     )
-    add_restore_args(colorize, prefix="with --restore: ")
-    colorize.add_argument(
+    add_restore_args(repair, prefix="with --restore: ")
+    many.add_argument(
         "--ray",
         nargs="?",
         const="local",
@@ -125,10 +132,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="colorize a folder on Ray: alone, a local Ray; 'auto' or ray://host:10001, "
         "a cluster (pip install 'rechroma[cluster]'; put it after IN and OUT)",
     )
-    colorize.add_argument(
+    many.add_argument(
         "--ray-actors", type=int_in(1), default=None, help="Ray actors (default: CPUs / threads)"
     )
-    colorize.add_argument(
+    many.add_argument(
         "--ray-threads", type=int_in(1), default=1, help="torch threads per Ray actor (default 1)"
     )
     colorize.set_defaults(func=run)

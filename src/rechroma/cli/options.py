@@ -113,14 +113,14 @@ def add_config_args(parser: argparse.ArgumentParser, example: str) -> None:
     )
 
 
-def add_weights_arg(parser: argparse.ArgumentParser) -> None:
+def add_weights_arg(parser: argparse._ActionsContainer) -> None:
     """--weights (alias --model): a weights file, the shipped one by default."""
     parser.add_argument(
         "--weights", "--model", type=Path, default=None, help="weights file (the shipped one)"
     )
 
 
-def add_model_args(parser: argparse.ArgumentParser) -> None:
+def add_model_args(parser: argparse._ActionsContainer) -> None:
     """--weights, --render-size, --threads and --runtime, checked when parsed."""
     add_weights_arg(parser)
     parser.add_argument(
@@ -164,7 +164,7 @@ def say(message: str) -> None:
 TONE_MODES = ("auto", "on", "off", "clahe")
 
 
-def add_detector_args(parser: argparse.ArgumentParser) -> None:
+def add_detector_args(parser: argparse._ActionsContainer) -> None:
     """Which defect detector, and its threshold (`restore`, `colorize --restore`,
     `eval-restore`)."""
     parser.add_argument(
@@ -183,7 +183,7 @@ def add_detector_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_restore_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+def add_restore_args(parser: argparse._ActionsContainer, prefix: str = "") -> None:
     """The repair's options (`restore`, and `colorize --restore`)."""
     add_detector_args(parser)
     parser.add_argument(
@@ -214,7 +214,7 @@ def restore_options(args: argparse.Namespace) -> RestoreOptions:
     )
 
 
-def add_output_args(parser: argparse.ArgumentParser) -> None:
+def add_output_args(parser: argparse._ActionsContainer) -> None:
     """How a command over files writes them: --quality, --format, --overwrite,
     --max-pixels and --failures (`colorize`, `restore`)."""
     from rechroma.images import FORMATS
