@@ -212,7 +212,10 @@ def _unidentified_message(name: str, handle: io.BytesIO | Path) -> str:
             f"{name}: HEIC/HEIF photo, and no HEIF decoder is installed "
             "(pip install pillow-heif, or export the photo as JPEG)"
         )
-    return f"{name}: not an image, or a format Pillow cannot read"
+    return (
+        f"{name}: not an image rechroma can read (it reads JPEG, PNG, TIFF, WebP, GIF, BMP "
+        "and HEIC photos), or a damaged one"
+    )
 
 
 def _head(path: Path) -> bytes:

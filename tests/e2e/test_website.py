@@ -102,6 +102,33 @@ def test_bad_file_shows_its_error_while_others_succeed(page, tmp_path, real_phot
     assert Image.open(io.BytesIO(archive.read(names[0]))).size == Image.open(real_photo).size
 
 
+def test_cards_show_only_what_their_state_allows(page, tmp_path, real_photo) -> None:
+    """A failed card offers no download and no tools; a file over the server's limit is
+    refused in the page, never sent."""
+    bad = tmp_path / "letter.jpg"
+    bad.write_text("Dear Aunt Mary, this is not a photo.")
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8" + os.urandom(6_000_000))
+    posts = []
+    page.on("request", lambda r: posts.append(r) if r.url.endswith("/api/colorize") else None)
+    page.wait_for_function("document.querySelector('#limits').textContent.includes('MB')")
+    page.set_input_files("#files", [str(bad), str(big), str(real_photo)])
+    results = page.locator(".result")
+    playwright_api.expect(results.nth(2).locator(".status")).to_have_text("Done", timeout=60_000)
+    for failed in (results.nth(0), results.nth(1)):
+        playwright_api.expect(failed.locator(".status")).to_have_text("Failed")
+        for part in (".download", ".compare", ".repair", ".hints", ".mask-tools", "progress"):
+            assert failed.locator(part).is_hidden(), part
+    playwright_api.expect(results.nth(1).locator(".error")).to_have_text(
+        "This file is 5.7 MB; this server takes photos up to 5 MB."
+    )
+    assert len(posts) == 2  # the letter and the photo; the big file never left the page
+    assert results.nth(2).locator(".download").is_visible()
+    assert "Pillow" not in results.nth(0).locator(".error").inner_text()
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(f"{page.url.rstrip('/')}/{icon}").ok
+
+
 def test_sample_gallery_and_phone_layout(browser, base_url) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()

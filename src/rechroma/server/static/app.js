@@ -11,6 +11,7 @@ const HINT_DELAY_MS = 50; // let a drag or a burst of key presses settle first
 
 let takesHints = false;
 let restores = false; // the server has a defect detector
+let limits = null; // the server's, from /api/health: files over them are never sent
 
 const items = [];
 let queue = [];
@@ -47,9 +48,27 @@ function addFiles(files) {
     setUpRepair(item);
     $("#results").append(item.el);
     items.push(item);
-    queue.push(item);
+    const tooLarge = oversize(file, limits && limits.max_file_mb, "photos");
+    if (tooLarge) fail(item, tooLarge);
+    else queue.push(item);
   }
   pump();
+}
+
+// Why a file is over the server's size limit (a sentence), or null when it is not.
+function oversize(file, maxMegabytes, kind) {
+  if (!maxMegabytes || file.size <= maxMegabytes * 2 ** 20) return null;
+  const size = (file.size / 2 ** 20).toFixed(1);
+  return `This file is ${size} MB; this server takes ${kind} up to ${Math.round(maxMegabytes)} MB.`;
+}
+
+// A card that failed shows why, and nothing it cannot do.
+function fail(item, message) {
+  $("progress", item.el).hidden = true;
+  setStatus(item, "Failed");
+  const error = $(".error", item.el);
+  error.textContent = message;
+  error.hidden = false;
 }
 
 function pump() {
@@ -117,11 +136,7 @@ async function colorize(item) {
     setStatus(item, "Done");
     $(".download", item.el).hidden = false;
   } catch (error) {
-    bar.hidden = true;
-    setStatus(item, "Failed");
-    const message = $(".error", item.el);
-    message.textContent = error.message;
-    message.hidden = false;
+    fail(item, error.message);
   }
 }
 
@@ -638,7 +653,9 @@ function addVideo(file) {
   $(".name", item.el).textContent = item.name;
   $("#results").append(item.el);
   items.push(item);
-  colorizeVideo(item);
+  const tooLarge = oversize(file, limits && limits.max_video_mb, "clips");
+  if (tooLarge) fail(item, tooLarge);
+  else colorizeVideo(item);
 }
 
 // The browser's own player decides the format: H.264 where it plays, else VP9 in WebM.
@@ -727,7 +744,7 @@ fetch("/api/health")
     restores = Boolean(health.restores);
     for (const item of items) if (item.pixels) $(".repair", item.el).hidden = !restores;
     for (const item of items) if (item.pixels) $(".hints", item.el).hidden = !takesHints;
-    const limits = health.limits;
+    limits = health.limits;
     $("#limits").textContent =
       `JPEG, PNG, TIFF, WebP, GIF or BMP; up to ${limits.max_files} photos at once, ` +
       `${Math.round(limits.max_file_mb)} MB and ${Math.round(limits.max_megapixels)} megapixels each.`;
