@@ -129,6 +129,31 @@ def test_cards_show_only_what_their_state_allows(page, tmp_path, real_photo) -> 
     assert page.request.get(f"{page.url.rstrip('/')}/{icon}").ok
 
 
+def test_before_is_the_upload_itself(page, tmp_path, real_photo) -> None:
+    """A sepia print's "before" stays sepia; a TIFF, which Chromium cannot show, falls back
+    to the result's gray."""
+    gray = Image.open(real_photo).convert("L").resize((240, 180))
+    sepia = Image.merge("RGB", [p.point(lambda v, k=k: min(255, int(v * k))) for p, k in
+                                zip([gray] * 3, (1.07, 0.74, 0.43), strict=True)])  # fmt: skip
+    sepia.save(tmp_path / "sepia.jpg", quality=92)
+    gray.save(tmp_path / "scan.tif")
+    page.set_input_files("#files", [str(tmp_path / "sepia.jpg"), str(tmp_path / "scan.tif")])
+    results = page.locator(".result")
+    for index in range(2):
+        status = results.nth(index).locator(".status")
+        playwright_api.expect(status).to_have_text("Done", timeout=60_000)
+    warmth = (
+        "img => new Promise(done => { const draw = () => { const c = document.createElement("
+        "'canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight; const x = "
+        "c.getContext('2d'); x.drawImage(img, 0, 0); const d = x.getImageData(0, 0, c.width, "
+        "c.height).data; let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] - d[i+2];"
+        " done(s / (d.length / 4)); }; img.complete && img.naturalWidth ? draw() : "
+        "img.addEventListener('load', draw, { once: true }); })"
+    )
+    assert results.nth(0).locator(".before").evaluate(warmth) > 20  # red over blue: sepia
+    assert abs(results.nth(1).locator(".before").evaluate(warmth)) < 2  # the gray fallback
+
+
 def test_sample_gallery_and_phone_layout(browser, base_url) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()

@@ -170,10 +170,17 @@ async function showResult(item, keepBefore = false) {
   grayCanvas.height = height;
   grayCanvas.getContext("2d").putImageData(gray, 0, 0);
   if (!keepBefore) {
-    // "Before" stays the photo as uploaded, also once its repaired colour version is shown.
+    // "Before" is the upload itself (a sepia print stays sepia), also once its repaired
+    // colour version is shown; the result's gray only where the browser cannot show the
+    // file (TIFF, HEIC).
     const before = $(".before", item.el);
-    before.src = URL.createObjectURL(await new Promise((done) => grayCanvas.toBlob(done)));
-    before.alt = `Original (gray) of ${item.name}`;
+    const gray = URL.createObjectURL(await new Promise((done) => grayCanvas.toBlob(done)));
+    before.onerror = () => {
+      before.onerror = null;
+      before.src = gray;
+    };
+    before.src = URL.createObjectURL(item.file);
+    before.alt = `Original of ${item.name}`;
   }
   item.editCopy = await editCopy(grayCanvas);
   $(".compare", item.el).hidden = false;
