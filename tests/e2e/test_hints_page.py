@@ -60,6 +60,8 @@ def test_pins_recolour_move_undo_export_and_download(browser, base_url, scan, tm
     point = [0.35, 0.45]
     automatic = canvas.evaluate(CANVAS_PATCH, point)
     result.locator(".pin-mode").click()
+    # While pins are placed the whole photo shows its colour, left half too.
+    assert not result.locator(".before-clip").is_visible()
     box = canvas.bounding_box()
     page.mouse.click(box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"])
     pin = result.locator(".pin")
@@ -108,3 +110,26 @@ def test_pins_recolour_move_undo_export_and_download(browser, base_url, scan, tm
     assert blueness(full[around]) > blueness(plain[around]) + 8
     context.close()
     assert not errors, errors
+
+
+def test_imported_hints_take_css_colour_names(browser, base_url, real_photo, tmp_path):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.goto(base_url)
+    page.set_input_files("#files", str(real_photo))
+    result = page.locator(".result").first
+    expect(result.locator(".status")).to_have_text("Done", timeout=60_000)
+    width, height = Image.open(real_photo).size
+    hints = tmp_path / "hints.json"
+    hints.write_text(json.dumps({"hints": [
+        {"x": width // 3, "y": height // 2, "color": "navy"},
+        {"x": width // 2, "y": height // 2, "color": "#f0a"},
+    ]}))  # fmt: skip
+    result.locator(".import-file").set_input_files(str(hints))
+    expect(result.locator(".pin")).to_have_count(2)
+    colours = result.locator(".pin-list input[type=color]")
+    assert [colours.nth(i).input_value() for i in range(2)] == ["#000080", "#ff00aa"]
+    hints.write_text(json.dumps([{"x": 1, "y": 1, "color": "bluish"}]))
+    result.locator(".import-file").set_input_files(str(hints))
+    expect(result.locator(".status")).to_contain_text("a colour like #2b4c9a or navy")
+    context.close()

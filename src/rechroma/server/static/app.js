@@ -427,13 +427,11 @@ function setUpHints(item) {
       const hints = Array.isArray(data) ? data : data.hints;
       if (!Array.isArray(hints)) throw new Error('expected {"hints": [...]}');
       const pins = hints.map((hint) => {
-        if (typeof hint.x !== "number" || typeof hint.y !== "number" || !/^#?[0-9a-f]{6}$/i.test(hint.color)) {
-          throw new Error("each hint needs numbers x, y and a colour like #2b4c9a");
+        const color = hexColour(hint.color);
+        if (typeof hint.x !== "number" || typeof hint.y !== "number" || !color) {
+          throw new Error("each hint needs numbers x, y and a colour like #2b4c9a or navy");
         }
-        return {
-          fx: hint.x / item.fullWidth, fy: hint.y / item.fullHeight,
-          color: hint.color.startsWith("#") ? hint.color : `#${hint.color}`,
-        };
+        return { fx: hint.x / item.fullWidth, fy: hint.y / item.fullHeight, color };
       });
       if (pins.some((pin) => pin.fx < 0 || pin.fx >= 1 || pin.fy < 0 || pin.fy >= 1)) {
         throw new Error("a hint lies outside this photo");
@@ -443,6 +441,22 @@ function setUpHints(item) {
       setStatus(item, `Cannot import hints: ${error.message}`);
     }
   });
+}
+
+// "#rrggbb" for a hint's colour as the command line takes it (#rrggbb, rrggbb, #rgb or a
+// CSS name such as navy), or null. The browser's own CSS parser reads the names.
+function hexColour(text) {
+  if (typeof text !== "string") return null;
+  const value = text.trim().toLowerCase();
+  if (/^#?[0-9a-f]{6}$/.test(value)) return value.startsWith("#") ? value : `#${value}`;
+  if (!/^#[0-9a-f]{3}$|^[a-z]+$/.test(value)) return null;
+  const probe = document.createElement("canvas").getContext("2d");
+  for (const sentinel of ["#000000", "#ffffff"]) {  // unchanged on both: not a colour
+    probe.fillStyle = sentinel;
+    probe.fillStyle = value;
+    if (probe.fillStyle !== sentinel) return probe.fillStyle;
+  }
+  return null;
 }
 
 // ---- Repair: scratches, dust and cracks filled on the server before the colour goes on.
