@@ -18,9 +18,11 @@ class RecordingRestorer(Restorer):
     """The real Restorer, noting the mask each request brought (None: the detector's)."""
 
     masks: list = []
+    thresholds: list = []
 
     def restore(self, image, threshold=None, tone="auto", tone_strength=1.0, mask=None):
         self.masks.append(mask)
+        self.thresholds.append(threshold)
         return super().restore(image, threshold, tone, tone_strength, mask)
 
 
@@ -56,6 +58,9 @@ def test_repair_switch_and_mask_overlay(browser, repair_url, tmp_path) -> None:
     result.locator(".mask-toggle:not([disabled])").wait_for(timeout=30_000)
     # The "before" side stays the photo as uploaded.
     assert result.locator(".before").get_attribute("src") == before
+    # The page says what the repair found, in words.
+    found = result.locator(".repair-found")
+    assert found.is_visible() and "repaired." in found.inner_text(), found.inner_text()
     result.locator(".mask-toggle").check()
     overlay = result.locator(".mask-overlay")
     assert overlay.is_visible()
@@ -77,6 +82,22 @@ def test_repair_switch_and_mask_overlay(browser, repair_url, tmp_path) -> None:
                   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
     )
     assert erased == 0  # the stroke's row holds no repair any more
+    assert "with your corrections" in result.locator(".repair-found").inner_text()
+    # Undo takes the stroke back; a second stroke is made again for the download.
+    result.locator(".mask-undo").click()
+    assert (
+        overlay.evaluate(
+            """c => { const d = c.getContext('2d').getImageData(0, c.height / 2, c.width, 1).data;
+                  let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+        )
+        > 0
+    )
+    assert result.locator(".mask-undo").is_disabled()
+    box = overlay.bounding_box()  # clicking Undo may have scrolled the page
+    page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 5, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
     with page.expect_download():
         result.locator(".download").click()
     drawn = RecordingRestorer.masks[-1]
@@ -86,3 +107,30 @@ def test_repair_switch_and_mask_overlay(browser, repair_url, tmp_path) -> None:
     assert not overlay.is_visible()
     context.close()
     assert not errors, errors
+
+
+def test_repair_strength_sets_the_threshold(browser, repair_url, tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    photo = tmp_path / "scan.png"
+    Image.fromarray(rng.integers(60, 200, (120, 160), dtype=np.uint8)).save(photo)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(repair_url)
+    page.set_input_files("#files", str(photo))
+    result = page.locator(".result").first
+    result.locator(".status", has_text="Done").wait_for(timeout=60_000)
+    result.locator(".repair-toggle").check()
+    result.locator(".repair-found:not([hidden])").wait_for(timeout=60_000)
+    strong = result.locator(".repair-found").inner_text()
+    strength = result.locator(".repair-strength")
+    assert strength.is_visible()
+    calls = len(RecordingRestorer.thresholds)
+    strength.fill("0")  # very gentle: threshold 0.8 for this request, not the server's 0.02
+    strength.dispatch_event("change")
+    result.locator(".status", has_text="Done").wait_for(timeout=60_000)
+    page.wait_for_function(
+        "t => document.querySelector('.repair-found').textContent !== t", arg=strong
+    )
+    assert result.locator(".strength-name").inner_text() == "very gentle"
+    assert 0.8 in RecordingRestorer.thresholds[calls:]
+    context.close()

@@ -237,6 +237,9 @@ async function resultAt(item) {
   const options = { vividness: factor };
   if (item.restore) options.restore = true;
   if (item.restore && item.maskEdited) options.mask = await maskBlob(item);
+  else if (item.restore && repairThreshold(item) !== null) {
+    options.defects_threshold = repairThreshold(item);
+  }
   if (item.pins.length) options.hints = hintsJson(item, item.fullWidth, item.fullHeight);
   return request(item.file, options);
 }
@@ -461,30 +464,64 @@ function hexColour(text) {
 
 // ---- Repair: scratches, dust and cracks filled on the server before the colour goes on.
 
+// The strength slider's steps: the detector's threshold for each (null: its own). Lower
+// thresholds repair more: fainter cracks, but also more texture taken for damage.
+const REPAIR_STRENGTHS = [
+  { name: "very gentle", threshold: 0.8 },
+  { name: "gentle", threshold: 0.6 },
+  { name: "normal", threshold: null },
+  { name: "strong", threshold: 0.25 },
+  { name: "very strong", threshold: 0.12 },
+];
+
+function repairThreshold(item) {
+  return REPAIR_STRENGTHS[Number($(".repair-strength", item.el).value)].threshold;
+}
+
 function setUpRepair(item) {
   const toggle = $(".repair-toggle", item.el);
   const showMask = $(".mask-toggle", item.el);
-  toggle.addEventListener("change", async () => {
-    toggle.disabled = true;
+  const strength = $(".repair-strength", item.el);
+  const run = async () => {
+    toggle.disabled = strength.disabled = true;
     item.restore = toggle.checked;
     setStatus(item, toggle.checked ? "Repairing…" : "Colorizing…");
     try {
-      const options = item.restore ? { restore: true } : {};
+      const options = {};
+      if (item.restore) {
+        options.restore = true;
+        const threshold = repairThreshold(item);
+        if (threshold !== null) options.defects_threshold = threshold;
+      }
       const result = await request(item.file, options);
       item.blob = result.blob;
       item.blobName = result.name;
       await showResult(item, true);
-      if (item.restore && !item.mask) item.mask = await repairMask(item);
+      item.maskCanvas = null;
+      item.maskEdited = item.maskStale = false;
+      item.strokes = [];
+      $(".mask-undo", item.el).disabled = true;
+      if (item.restore) await repairMask(item);
       showMask.disabled = !item.restore;
       if (!item.restore) showMask.checked = false;
+      $(".strength", item.el).hidden = !item.restore;
+      describeRepair(item);
       drawMask(item, showMask.checked);
+      $(".mask-tools", item.el).hidden = !showMask.checked;
       setStatus(item, "Done");
     } catch (error) {
       setStatus(item, `Repair failed: ${error.message}`);
     } finally {
-      toggle.disabled = false;
+      toggle.disabled = strength.disabled = false;
     }
+  };
+  toggle.addEventListener("change", run);
+  strength.addEventListener("input", () => {
+    const name = REPAIR_STRENGTHS[Number(strength.value)].name;
+    $(".strength-name", item.el).textContent = name;
+    strength.setAttribute("aria-valuetext", name);
   });
+  strength.addEventListener("change", () => { if (item.restore) run(); });
   showMask.addEventListener("change", () => {
     drawMask(item, showMask.checked);
     $(".mask-tools", item.el).hidden = !showMask.checked;
@@ -497,7 +534,79 @@ function setUpRepair(item) {
     const button = event.currentTarget;
     button.setAttribute("aria-pressed", String(button.getAttribute("aria-pressed") !== "true"));
   });
+  $(".mask-undo", item.el).addEventListener("click", () => {
+    const previous = item.strokes.pop();
+    if (!previous) return;
+    item.maskCanvas.getContext("2d").putImageData(previous, 0, 0);
+    $(".mask-undo", item.el).disabled = !item.strokes.length;
+    item.maskEdited = item.maskStale = item.strokes.length > 0;
+    drawMask(item, true);
+    describeRepair(item);
+  });
   setUpBrush(item);
+}
+
+// "12 scratches and 40 specks repaired", from the mask's connected regions at preview
+// size: long thin regions are scratches and cracks, small round ones dust.
+function describeRepair(item) {
+  const found = $(".repair-found", item.el);
+  found.hidden = !item.restore || !item.maskCanvas;
+  if (found.hidden) return;
+  const { scratches, specks, areas } = maskRegions(item.maskCanvas);
+  if (!scratches && !specks && !areas) {
+    found.textContent = "Nothing to repair was found. A stronger setting, or the brush, can add some.";
+    return;
+  }
+  const parts = [];
+  if (scratches) parts.push(`${scratches} scratch${scratches === 1 ? "" : "es"} or crack${scratches === 1 ? "" : "s"}`);
+  if (specks) parts.push(`${specks} speck${specks === 1 ? "" : "s"} of dust`);
+  if (areas) parts.push(`${areas} larger area${areas === 1 ? "" : "s"}`);
+  const edited = item.maskEdited ? " (with your corrections)" : "";
+  found.textContent = `${parts.join(", ")} repaired${edited}.`;
+}
+
+// Count the mask's 8-connected regions by shape. A flood fill over at most the preview's
+// 1600 x 1600 pixels takes milliseconds.
+function maskRegions(canvas) {
+  const { width, height } = canvas;
+  const data = canvas.getContext("2d", { willReadFrequently: true })
+    .getImageData(0, 0, width, height).data;
+  const seen = new Uint8Array(width * height);
+  const stack = new Int32Array(width * height);
+  let scratches = 0, specks = 0, areas = 0;
+  const speckSide = Math.max(3, Math.round(Math.max(width, height) / 200));
+  for (let start = 0; start < width * height; start++) {
+    if (seen[start] || data[start * 4] <= 127) continue;
+    let top = 0, size = 0;
+    let left = width, right = 0, up = height, down = 0;
+    stack[top++] = start;
+    seen[start] = 1;
+    while (top) {
+      const p = stack[--top];
+      const x = p % width, y = (p - x) / width;
+      size++;
+      if (x < left) left = x;
+      if (x > right) right = x;
+      if (y < up) up = y;
+      if (y > down) down = y;
+      for (let dy = -1; dy <= 1; dy++) {
+        const ny = y + dy;
+        if (ny < 0 || ny >= height) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx, q = ny * width + nx;
+          if (nx < 0 || nx >= width || seen[q] || data[q * 4] <= 127) continue;
+          seen[q] = 1;
+          stack[top++] = q;
+        }
+      }
+    }
+    const long = Math.max(right - left, down - up) + 1;
+    const fill = size / ((right - left + 1) * (down - up + 1));
+    if (long <= speckSide) specks++;
+    else if (long >= 3 * Math.sqrt(size) || fill < 0.35) scratches++;
+    else areas++;
+  }
+  return { scratches, specks, areas };
 }
 
 function setPainting(item, on) {
@@ -531,6 +640,10 @@ function setUpBrush(item) {
   };
   overlay.addEventListener("pointerdown", (event) => {
     if (!item.maskCanvas) return;
+    const { width, height } = item.maskCanvas;
+    item.strokes = item.strokes || [];
+    item.strokes.push(item.maskCanvas.getContext("2d").getImageData(0, 0, width, height));
+    $(".mask-undo", item.el).disabled = false;
     painting = true;
     last = null;
     overlay.setPointerCapture(event.pointerId);
@@ -542,6 +655,7 @@ function setUpBrush(item) {
     painting = false;
     item.maskEdited = true;
     item.maskStale = true; // the cached result is the detector's repair, not this one
+    describeRepair(item);
     setStatus(item, "Repairs corrected: the download uses them");
   };
   overlay.addEventListener("pointerup", finish);
@@ -554,7 +668,10 @@ function maskBlob(item) {
 
 // The detector's repair mask, at preview size, into a canvas the brush can change.
 async function repairMask(item) {
-  const result = await request(item.file, { answer: "mask" }, null, "/api/restore");
+  const options = { answer: "mask" };
+  const threshold = repairThreshold(item);
+  if (threshold !== null) options.defects_threshold = threshold;
+  const result = await request(item.file, options, null, "/api/restore");
   const bitmap = await createImageBitmap(result.blob);
   const after = $(".after", item.el);
   const canvas = document.createElement("canvas");
