@@ -112,7 +112,7 @@ def test_pins_recolour_move_undo_export_and_download(browser, base_url, scan, tm
     assert not errors, errors
 
 
-def test_imported_hints_take_css_colour_names(browser, base_url, real_photo, tmp_path):
+def test_pins_by_keyboard_and_imported_css_colour_names(browser, base_url, real_photo, tmp_path):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     page.goto(base_url)
@@ -129,6 +129,18 @@ def test_imported_hints_take_css_colour_names(browser, base_url, real_photo, tmp
     expect(result.locator(".pin")).to_have_count(2)
     colours = result.locator(".pin-list input[type=color]")
     assert [colours.nth(i).input_value() for i in range(2)] == ["#000080", "#ff00aa"]
+    # By keyboard alone: pin mode, then Enter on the photo adds a pin in its middle, and
+    # the arrow keys move it.
+    result.locator(".pin-mode").focus()
+    page.keyboard.press("Enter")
+    result.locator(".slider").focus()
+    page.keyboard.press("Enter")
+    expect(result.locator(".pin")).to_have_count(3)
+    third = result.locator(".pin").nth(2)
+    expect(third).to_be_focused()
+    start = third.get_attribute("aria-label")
+    page.keyboard.press("Shift+ArrowLeft")
+    expect(result.locator(".pin").nth(2)).not_to_have_attribute("aria-label", start)
     hints.write_text(json.dumps([{"x": 1, "y": 1, "color": "bluish"}]))
     result.locator(".import-file").set_input_files(str(hints))
     expect(result.locator(".status")).to_contain_text("a colour like #2b4c9a or navy")

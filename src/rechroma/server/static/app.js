@@ -404,6 +404,15 @@ function setUpHints(item) {
     mode.setAttribute("aria-pressed", String(on));
     compare.classList.toggle("placing", on);
   });
+  // By keyboard: on the photo (its slider has the focus), Enter adds a pin in the middle
+  // and focuses it, to be moved with the arrow keys.
+  $(".slider", compare).addEventListener("keydown", (event) => {
+    if (!compare.classList.contains("placing") || event.key !== "Enter") return;
+    event.preventDefault();
+    item.history.push(JSON.stringify(item.pins));
+    item.pins.push({ fx: 0.5, fy: 0.5, color: modelColour(item, 0.5, 0.5) });
+    pinsChanged(item, item.pins.length - 1);
+  });
   compare.addEventListener("click", (event) => {
     if (!compare.classList.contains("placing") || event.target.classList.contains("pin")) return;
     const box = $(".after", item.el).getBoundingClientRect();
