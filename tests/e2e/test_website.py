@@ -123,10 +123,29 @@ def test_cards_show_only_what_their_state_allows(page, tmp_path, real_photo) -> 
         "This file is 5.7 MB; this server takes photos up to 5 MB."
     )
     assert len(posts) == 2  # the letter and the photo; the big file never left the page
-    assert results.nth(2).locator(".download").is_visible()
+    # Neither can go otherwise on another try: no retry, but each can be removed.
+    for failed in (results.nth(0), results.nth(1)):
+        assert failed.locator(".remove").is_visible() and failed.locator(".retry").is_hidden()
+    results.nth(1).locator(".remove").click()
+    playwright_api.expect(results).to_have_count(2)
+    assert results.nth(1).locator(".download").is_visible()
     assert "Pillow" not in results.nth(0).locator(".error").inner_text()
     icon = page.locator("link[rel=icon]").get_attribute("href")
     assert page.request.get(f"{page.url.rstrip('/')}/{icon}").ok
+
+
+def test_a_busy_server_can_be_tried_again(page, real_photo) -> None:
+    busy = {"detail": "busy", "error": "Busy"}
+    page.route("**/api/colorize", lambda route: route.fulfill(status=503, json=busy))
+    page.set_input_files("#files", str(real_photo))
+    result = page.locator(".result").first
+    playwright_api.expect(result.locator(".status")).to_have_text("Failed", timeout=30_000)
+    playwright_api.expect(result.locator(".error")).to_contain_text("busy")
+    page.unroute("**/api/colorize")
+    result.locator(".retry").click()
+    playwright_api.expect(result.locator(".status")).to_have_text("Done", timeout=60_000)
+    assert result.locator(".error").is_hidden() and result.locator(".retry").is_hidden()
+    assert result.locator(".download").is_visible()
 
 
 def test_before_is_the_upload_itself(page, tmp_path, real_photo) -> None:

@@ -46,10 +46,24 @@ function addFiles(files) {
     });
     setUpHints(item);
     setUpRepair(item);
+    $(".retry", item.el).addEventListener("click", () => {
+      $(".error", item.el).hidden = $(".failed-actions", item.el).hidden = true;
+      const bar = $("progress", item.el);
+      bar.hidden = false;
+      bar.value = 0;
+      setStatus(item, "Waiting…");
+      queue.push(item);
+      pump();
+    });
+    $(".remove", item.el).addEventListener("click", () => {
+      item.el.remove();
+      items.splice(items.indexOf(item), 1);
+      updateDownloadAll();
+    });
     $("#results").append(item.el);
     items.push(item);
     const tooLarge = oversize(file, limits && limits.max_file_mb, "photos");
-    if (tooLarge) fail(item, tooLarge);
+    if (tooLarge) fail(item, tooLarge, false);
     else queue.push(item);
   }
   pump();
@@ -62,13 +76,18 @@ function oversize(file, maxMegabytes, kind) {
   return `This file is ${size} MB; this server takes ${kind} up to ${Math.round(maxMegabytes)} MB.`;
 }
 
-// A card that failed shows why, and nothing it cannot do.
-function fail(item, message) {
+// A card that failed shows why, and what can still be done: try again (when another try
+// could go otherwise) or remove it.
+function fail(item, message, retry = true) {
   $("progress", item.el).hidden = true;
   setStatus(item, "Failed");
   const error = $(".error", item.el);
   error.textContent = message;
   error.hidden = false;
+  const actions = $(".failed-actions", item.el);
+  if (!actions) return; // clips' cards have none yet
+  actions.hidden = false;
+  $(".retry", item.el).hidden = !retry;
 }
 
 function pump() {
@@ -114,9 +133,10 @@ function request(file, options = {}, onProgress = null, route = "/api/colorize")
         detail = JSON.parse(await xhr.response.text()).detail || detail;
       } catch (error) { /* not JSON: keep the status line */ }
       if (xhr.status === 503) detail = "The server is busy; please try again in a few seconds.";
-      reject(new Error(detail));
+      reject(Object.assign(new Error(detail), { status: xhr.status }));
     };
-    xhr.onerror = () => reject(new Error("network error: is the server still running?"));
+    xhr.onerror = () => reject(Object.assign(
+      new Error("The connection to the server failed: is it still running?"), { status: 0 }));
     xhr.send(form);
   });
 }
@@ -136,7 +156,10 @@ async function colorize(item) {
     setStatus(item, "Done");
     $(".download", item.el).hidden = false;
   } catch (error) {
-    fail(item, error.message);
+    // Busy, timed out, lost or broken on the server's side: another try may work. A file
+    // that is not a photo, or too large, will fail the same way again.
+    const status = error.status ?? 0;
+    fail(item, error.message, status === 0 || status === 408 || status === 429 || status >= 500);
   }
 }
 
