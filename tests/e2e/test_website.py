@@ -179,6 +179,8 @@ def test_sample_gallery_and_phone_layout(browser, base_url) -> None:
     page.goto(base_url)
     assert page.locator("#privacy").is_visible()
     page.locator(".sample").first.click()
+    # The new result is brought into view, not left 1,000 px below the upload box.
+    playwright_api.expect(page.locator(".result").first).to_be_in_viewport()
     playwright_api.expect(page.locator(".result .status")).to_have_text("Done", timeout=60_000)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing overflows sideways on a phone

@@ -28,6 +28,7 @@ function vividness() {
 function addFiles(files) {
   if (!files.length) return;
   $("#results-panel").hidden = false;
+  const firstNew = items.length;
   for (const file of files) {
     if (isVideo(file)) {
       addVideo(file);
@@ -66,6 +67,9 @@ function addFiles(files) {
     if (tooLarge) fail(item, tooLarge, false);
     else queue.push(item);
   }
+  // Take the person to what they just added: on a phone it is far below the upload box.
+  const first = items[firstNew];
+  if (first) first.el.scrollIntoView({ behavior: "smooth", block: "start" });
   pump();
 }
 
