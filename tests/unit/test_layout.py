@@ -41,11 +41,13 @@ FORBIDDEN = {
 # The command line is a package: one module per command (or pair of close commands).
 CLI_COMMANDS = {
     "colorize": "colorize",
+    "colourize": "colorize",  # the same command, spelt the British way
     "restore": "restore",
     "eval-restore": "restore",
     "train": "train",
     "pretrain": "train",
     "prepare": "prepare",
+    "prepare-collections": "prepare",
     "eval": "evaluate",
     "eval-video": "evaluate",
     "fetch-weights": "weights",
