@@ -76,13 +76,15 @@ def score_model(
             prediction = colorizer.predict(gray_baseline(photo))
             output = as_tensor(colorizer.render(prediction))
             rows["psnr"].append(psnr(output, truth).item())
-            if lpips is not None:
-                rows["lpips"].append(lpips(output, truth).item())
+            if lpips is not None:  # LPIPS takes [0, 1]
+                rows["lpips"].append(lpips(output / 255, truth / 255).item())
             for gain in gains:  # relative to the raw network, whatever the stored gain
                 rendered = as_tensor(colorizer.render(prediction, gain / stored))
                 scores = ladder[gain].setdefault(name, [])
                 scores.append(
-                    lpips(rendered, truth).item() if lpips else psnr(rendered, truth).item()
+                    lpips(rendered / 255, truth / 255).item()
+                    if lpips
+                    else psnr(rendered, truth).item()
                 )
             bar.update(1)
         result["sources"][name] = {k: float(np.mean(v)) for k, v in rows.items() if v}
