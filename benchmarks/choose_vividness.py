@@ -19,7 +19,6 @@ shipped file with `rechroma export-weights CHECKPOINT OUT --chroma-gain G`.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 from pathlib import Path
 
@@ -28,11 +27,10 @@ import torch
 from tqdm import tqdm
 
 from rechroma.evaluation.evaluate import (
-    GRAY_CF_THRESHOLD,
     MethodScores,
     as_tensor,
+    colour_photos,
     gray_baseline,
-    iter_images,
 )
 from rechroma.evaluation.lpips import load_lpips
 from rechroma.evaluation.metrics import colorfulness
@@ -51,12 +49,7 @@ GAINS = tuple(round(0.5 + 0.1 * i, 2) for i in range(11))  # 0.5 .. 1.5
 
 def load_split(paths: list[Path], per_source: int, size: int) -> list:
     """The first `per_source` colour photos of each source, resized as `rechroma eval`."""
-    photos = []
-    for path in paths:
-        readable = (image for _, image in iter_images(path, size) if image is not None)
-        coloured = (p for p in readable if colorfulness(as_tensor(p)).item() >= GRAY_CF_THRESHOLD)
-        photos.extend(itertools.islice(coloured, per_source))
-    return photos
+    return [photo for path in paths for photo in colour_photos(path, size, per_source)]
 
 
 @torch.inference_mode()

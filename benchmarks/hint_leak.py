@@ -32,8 +32,7 @@ from scipy import ndimage
 from skimage.color import lab2rgb, rgb2lab
 from skimage.segmentation import felzenszwalb
 
-from rechroma.evaluation.evaluate import GRAY_CF_THRESHOLD, as_tensor, gray_baseline, iter_images
-from rechroma.evaluation.metrics import colorfulness
+from rechroma.evaluation.evaluate import colour_photos, gray_baseline
 from rechroma.inference import hint_spread
 from rechroma.inference.colorizer import Colorizer
 from rechroma.inference.hints import Hint
@@ -106,11 +105,7 @@ def main() -> None:
     args = parser.parse_args()
 
     colorizer = Colorizer.load(args.weights, threads=args.threads)
-    photos = []
-    for path in args.data:
-        readable = (image for _, image in iter_images(path, SIZE) if image is not None)
-        coloured = (p for p in readable if colorfulness(as_tensor(p)).item() >= GRAY_CF_THRESHOLD)
-        photos.extend(itertools.islice(coloured, args.photos))
+    photos = [photo for path in args.data for photo in colour_photos(path, SIZE, args.photos)]
     rows = []
     print(f"{'edge cost':>9} {'reach':>6} {'grid':>5} {'inside':>7} {'leak':>6} {'ratio':>6}")
     for edge_cost, reach, grid in itertools.product(args.edge_cost, args.reach, args.grid):

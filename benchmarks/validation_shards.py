@@ -19,7 +19,6 @@ reported: how a candidate's default vividness is chosen without looking at photo
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 from pathlib import Path
 
@@ -28,9 +27,9 @@ import torch
 from tqdm import tqdm
 
 from rechroma.data.shards import source_name
-from rechroma.evaluation.evaluate import GRAY_CF_THRESHOLD, as_tensor, gray_baseline, iter_images
+from rechroma.evaluation.evaluate import as_tensor, colour_photos, gray_baseline
 from rechroma.evaluation.lpips import load_lpips
-from rechroma.evaluation.metrics import colorfulness, psnr
+from rechroma.evaluation.metrics import psnr
 from rechroma.inference.colorizer import Colorizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,9 +52,7 @@ def load_sources(shards: list[Path], per_source: int, size: int) -> dict[str, li
     """The first `per_source` colour photos of each source, as `rechroma eval` sizes them."""
     sources: dict[str, list] = {}
     for shard in shards:
-        readable = (image for _, image in iter_images(shard, size) if image is not None)
-        coloured = (p for p in readable if colorfulness(as_tensor(p)).item() >= GRAY_CF_THRESHOLD)
-        sources.setdefault(source_name(shard), []).extend(itertools.islice(coloured, per_source))
+        sources.setdefault(source_name(shard), []).extend(colour_photos(shard, size, per_source))
     return sources
 
 

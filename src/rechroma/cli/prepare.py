@@ -105,11 +105,13 @@ DEFAULT_CAPS = {"catsdogs": 6000, "catsdogs-200": 4000}
 
 
 def _parse_caps(items: list[str]) -> dict[str, int]:
+    from rechroma.errors import DataError
+
     caps = dict(DEFAULT_CAPS)
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not value.isdigit():
-            raise argparse.ArgumentTypeError(f"--cap {item!r} is not NAME=N")
+            raise DataError(f"--cap {item!r} is not NAME=N")
         caps[name] = int(value)
     return caps
 
@@ -118,10 +120,7 @@ def run_collections(args: argparse.Namespace) -> int:
     from rechroma.data.collections import build_collection_shards, load_collections
     from rechroma.errors import DataError
 
-    try:
-        caps = _parse_caps(args.cap)
-    except argparse.ArgumentTypeError as exc:
-        raise DataError(str(exc)) from exc
+    caps = _parse_caps(args.cap)
     collections = load_collections(args.sources)
     unknown = set(caps) - {c.name for c in collections} - set(DEFAULT_CAPS)
     if unknown:

@@ -127,8 +127,8 @@ def find_git_dir(mirrors: Path, repo: str) -> Path:
     raise DataError(f"{repo}: no Git directory under {base} (fetch the repository first)")
 
 
-def list_photos(collection: Collection, git_dir: Path, excluded: set[str]) -> list[tuple[str, str]]:
-    """`(path, blob id)` of the collection's photos at its commit, sorted, less `excluded`."""
+def list_photos(collection: Collection, git_dir: Path) -> list[tuple[str, str]]:
+    """`(path, blob id)` of the collection's photos at its commit, sorted."""
     command = ["git", f"--git-dir={git_dir}", "ls-tree", "-r", "-z", collection.commit]
     if collection.prefix not in ("", "."):
         command += ["--", collection.prefix]
@@ -143,7 +143,7 @@ def list_photos(collection: Collection, git_dir: Path, excluded: set[str]) -> li
         meta, raw_path = entry.split(b"\t", 1)
         _mode, kind, blob = meta.split()[:3]
         path = raw_path.decode()
-        if kind != b"blob" or not PHOTO_PATTERN.search(path) or path in excluded:
+        if kind != b"blob" or not PHOTO_PATTERN.search(path):
             continue
         if collection.drop_prefix and path.startswith(collection.drop_prefix):
             continue
@@ -220,9 +220,6 @@ class DuplicateIndex:
         self._hashes: list[int] = []
         self._thumbs: list[np.ndarray] = []
         self._origins: list[str] = []
-
-    def __len__(self) -> int:
-        return len(self._hashes)
 
     def _pieces(self, dhash: int) -> Iterator[tuple[int, int]]:
         for table, (low, high) in enumerate(zip(self._cuts, self._cuts[1:], strict=False)):
@@ -363,7 +360,7 @@ def _build_one(
     excluded: set[str] = set()
     if collection.exclude:
         excluded = set((sources_dir / collection.exclude).read_text().split())
-    photos = list_photos(collection, git_dir, set())
+    photos = list_photos(collection, git_dir)
     kept_paths = [(p, b) for p, b in photos if p not in excluded]
     report.listed, report.excluded = len(photos), len(photos) - len(kept_paths)
     blobs = read_blobs(git_dir, (blob for _path, blob in kept_paths))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import heapq
+import itertools
 import json
 import logging
 import tarfile
@@ -106,6 +107,14 @@ def iter_images(data: Path, size: int) -> Iterator[tuple[str, Image.Image | None
             yield name, None
             continue
         yield name, image.resize((size, size), Image.Resampling.BICUBIC)
+
+
+def colour_photos(data: Path, size: int, count: int) -> list[Image.Image]:
+    """The first `count` readable photos of `data` with colour in their truth (the ones
+    `evaluate` scores), resized to size x size as it resizes them."""
+    readable = (image for _, image in iter_images(data, size) if image is not None)
+    coloured = (p for p in readable if colorfulness(as_tensor(p)).item() >= GRAY_CF_THRESHOLD)
+    return list(itertools.islice(coloured, count))
 
 
 def _is_shard(data: Path) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,26 +40,22 @@ class LiteVariant:
     weights_file: str
     sha256: str
 
+    def _level_ends(self) -> list[int]:
+        """The stages after which the resolution halves next (or the last stage): each
+        ends a level of the feature pyramid at strides 2, 4, 8, 16 and 32."""
+        following = [stage[2] for stage in self.stages[1:]] + [2]
+        return [index for index, stride in enumerate(following) if stride == 2]
+
     @property
     def pyramid_blocks(self) -> tuple[int, ...]:
-        """Blocks after which the resolution halves next (or the last block): the
-        feature pyramid at strides 2, 4, 8, 16 and 32."""
-        ends, count = [], 0
-        for index, (_expand, _kernel, _stride, _out, repeats) in enumerate(self.stages):
-            count += repeats
-            following = self.stages[index + 1][2] if index + 1 < len(self.stages) else 2
-            if following == 2:
-                ends.append(count - 1)
-        return tuple(ends)
+        """The last block of each pyramid level."""
+        blocks_so_far = list(itertools.accumulate(stage[4] for stage in self.stages))
+        return tuple(blocks_so_far[index] - 1 for index in self._level_ends())
 
     @property
     def pyramid_channels(self) -> tuple[int, ...]:
         """The channels of the pyramid's levels."""
-        return tuple(
-            stage[3]
-            for index, stage in enumerate(self.stages)
-            if index + 1 == len(self.stages) or self.stages[index + 1][2] == 2
-        )
+        return tuple(self.stages[index][3] for index in self._level_ends())
 
 
 VARIANTS = {
@@ -189,9 +186,6 @@ class LiteTrunk(nn.Module):
             if index in self._taps:
                 features.append(x)
         return features
-
-
-Lite0Trunk = LiteTrunk  # the name the detector and v1's code know it by
 
 
 class EfficientNetLite0(nn.Module):

@@ -36,7 +36,7 @@ function addFiles(files) {
     }
     const item = {
       file, name: file.name || "photo", blob: null, blobName: null, pixels: null,
-      pins: [], history: [], hintRun: 0,
+      pins: [], history: [], hintRun: 0, strokes: [],
     };
     item.el = $("#result-template").content.firstElementChild.cloneNode(true);
     $(".name", item.el).textContent = item.name;
@@ -264,9 +264,7 @@ async function resultAt(item) {
   const options = { vividness: factor };
   if (item.restore) options.restore = true;
   if (item.restore && item.maskEdited) options.mask = await maskBlob(item);
-  else if (item.restore && repairThreshold(item) !== null) {
-    options.defects_threshold = repairThreshold(item);
-  }
+  else if (item.restore) withThreshold(item, options);
   if (item.pins.length) options.hints = hintsJson(item, item.fullWidth, item.fullHeight);
   return request(item.file, options);
 }
@@ -510,8 +508,12 @@ const REPAIR_STRENGTHS = [
   { name: "very strong", threshold: 0.12 },
 ];
 
-function repairThreshold(item) {
-  return REPAIR_STRENGTHS[Number($(".repair-strength", item.el).value)].threshold;
+// `options` with the strength's detector threshold added (none for "normal": the
+// detector's own).
+function withThreshold(item, options) {
+  const { threshold } = REPAIR_STRENGTHS[Number($(".repair-strength", item.el).value)];
+  if (threshold !== null) options.defects_threshold = threshold;
+  return options;
 }
 
 function setUpRepair(item) {
@@ -523,12 +525,7 @@ function setUpRepair(item) {
     item.restore = toggle.checked;
     setStatus(item, toggle.checked ? "Repairing…" : "Colorizing…");
     try {
-      const options = {};
-      if (item.restore) {
-        options.restore = true;
-        const threshold = repairThreshold(item);
-        if (threshold !== null) options.defects_threshold = threshold;
-      }
+      const options = item.restore ? withThreshold(item, { restore: true }) : {};
       const result = await request(item.file, options);
       item.blob = result.blob;
       item.blobName = result.name;
@@ -677,7 +674,6 @@ function setUpBrush(item) {
   overlay.addEventListener("pointerdown", (event) => {
     if (!item.maskCanvas) return;
     const { width, height } = item.maskCanvas;
-    item.strokes = item.strokes || [];
     item.strokes.push(item.maskCanvas.getContext("2d").getImageData(0, 0, width, height));
     $(".mask-undo", item.el).disabled = false;
     painting = true;
@@ -704,9 +700,7 @@ function maskBlob(item) {
 
 // The detector's repair mask, at preview size, into a canvas the brush can change.
 async function repairMask(item) {
-  const options = { answer: "mask" };
-  const threshold = repairThreshold(item);
-  if (threshold !== null) options.defects_threshold = threshold;
+  const options = withThreshold(item, { answer: "mask" });
   const result = await request(item.file, options, null, "/api/restore");
   const bitmap = await createImageBitmap(result.blob);
   const after = $(".after", item.el);
@@ -828,7 +822,7 @@ function addVideo(file) {
   $("#results").append(item.el);
   items.push(item);
   const tooLarge = oversize(file, limits && limits.max_video_mb, "clips");
-  if (tooLarge) fail(item, tooLarge);
+  if (tooLarge) fail(item, tooLarge, false);
   else colorizeVideo(item);
 }
 
