@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from page_parts import card, editor
 from rechroma.inference.colorizer import Colorizer
 from rechroma.server.settings import ServerSettings
 
@@ -52,14 +53,16 @@ def test_pins_recolour_move_undo_export_and_download(browser, base_url, scan, tm
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(base_url)
     page.set_input_files("#files", str(scan))
-    result = page.locator(".result").first
-    expect(result.locator(".status")).to_have_text("Done", timeout=120_000)
+    expect(card(page).locator(".status")).to_have_text("Done", timeout=120_000)
+    result = editor(page)
     expect(result.locator(".hints")).to_be_visible()
+    assert result.locator(".pin-help").is_hidden()  # the help shows with the pin tool only
 
     canvas = result.locator("canvas.after")
     point = [0.35, 0.45]
     automatic = canvas.evaluate(CANVAS_PATCH, point)
     result.locator(".pin-mode").click()
+    assert result.locator(".pin-help").is_visible()
     # While pins are placed the whole photo shows its colour, left half too.
     assert not result.locator(".before-clip").is_visible()
     box = canvas.bounding_box()
@@ -117,8 +120,8 @@ def test_pins_by_keyboard_and_imported_css_colour_names(browser, base_url, real_
     page = context.new_page()
     page.goto(base_url)
     page.set_input_files("#files", str(real_photo))
-    result = page.locator(".result").first
-    expect(result.locator(".status")).to_have_text("Done", timeout=60_000)
+    expect(card(page).locator(".status")).to_have_text("Done", timeout=60_000)
+    result = editor(page)
     width, height = Image.open(real_photo).size
     hints = tmp_path / "hints.json"
     hints.write_text(json.dumps({"hints": [
@@ -133,7 +136,7 @@ def test_pins_by_keyboard_and_imported_css_colour_names(browser, base_url, real_
     # the arrow keys move it.
     result.locator(".pin-mode").focus()
     page.keyboard.press("Enter")
-    result.locator(".slider").focus()
+    result.locator(".view").focus()
     page.keyboard.press("Enter")
     expect(result.locator(".pin")).to_have_count(3)
     third = result.locator(".pin").nth(2)

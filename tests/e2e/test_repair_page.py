@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from page_parts import card, editor
 from rechroma.inference.colorizer import Colorizer
 from rechroma.models import build_model
 from rechroma.models.checkpoint import save_weights
@@ -12,6 +13,7 @@ from rechroma.restoration import Restorer
 from rechroma.server.settings import ServerSettings
 
 pytestmark = pytest.mark.e2e
+playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 class RecordingRestorer(Restorer):
@@ -48,8 +50,8 @@ def test_repair_switch_and_mask_overlay(browser, repair_url, tmp_path) -> None:
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(repair_url)
     page.set_input_files("#files", str(photo))
-    result = page.locator(".result").first
-    result.locator(".status", has_text="Done").wait_for(timeout=60_000)
+    card(page).locator(".status", has_text="Done").wait_for(timeout=60_000)
+    result = editor(page)
     repair = result.locator(".repair")
     assert repair.is_visible()
     before = result.locator(".before").get_attribute("src")
@@ -83,6 +85,13 @@ def test_repair_switch_and_mask_overlay(browser, repair_url, tmp_path) -> None:
     )
     assert erased == 0  # the stroke's row holds no repair any more
     assert "with your corrections" in result.locator(".repair-found").inner_text()
+    # The preview is repaired again along the corrected mask, on a copy at preview size.
+    playwright_api.expect(result).to_have_attribute("data-repair-runs", "1", timeout=30_000)
+    playwright_api.expect(result.locator(".status")).to_have_text(
+        "Repairs corrected: the download uses them"
+    )
+    previewed = RecordingRestorer.masks[-1]
+    assert previewed is not None and not previewed[60].any() and previewed.any()
     # Undo takes the stroke back; a second stroke is made again for the download.
     result.locator(".mask-undo").click()
     assert (
@@ -117,8 +126,8 @@ def test_repair_strength_sets_the_threshold(browser, repair_url, tmp_path) -> No
     page = context.new_page()
     page.goto(repair_url)
     page.set_input_files("#files", str(photo))
-    result = page.locator(".result").first
-    result.locator(".status", has_text="Done").wait_for(timeout=60_000)
+    card(page).locator(".status", has_text="Done").wait_for(timeout=60_000)
+    result = editor(page)
     result.locator(".repair-toggle").check()
     result.locator(".repair-found:not([hidden])").wait_for(timeout=60_000)
     strong = result.locator(".repair-found").inner_text()

@@ -4,6 +4,7 @@ beside the original, download."""
 import pytest
 
 from clips import probe, write_clip
+from page_parts import card, editor
 from rechroma.inference.colorizer import Colorizer
 from rechroma.server.settings import ServerSettings
 
@@ -25,8 +26,8 @@ def test_upload_a_clip_see_it_play_and_download_it(browser, base_url, tmp_path) 
     page.goto(base_url)
     playwright_api.expect(page.locator("#video-limits")).to_contain_text("60 s")
     page.set_input_files("#files", str(clip))
-    result = page.locator(".video-result").first
-    playwright_api.expect(result.locator(".status")).to_have_text("Done", timeout=120_000)
+    playwright_api.expect(card(page).locator(".status")).to_have_text("Done", timeout=120_000)
+    result = editor(page)  # the first result opens by itself
 
     after = result.locator(".video-after")
     # The browser decodes the result: it has the clip's size and length, and it plays.
@@ -56,6 +57,6 @@ def test_a_broken_clip_shows_why(browser, base_url, tmp_path) -> None:
     page = browser.new_page()
     page.goto(base_url)
     page.set_input_files("#files", str(bad))
-    error = page.locator(".video-result .error")
+    error = card(page).locator(".error")
     playwright_api.expect(error).to_contain_text("not a readable video", timeout=30_000)
     page.close()

@@ -141,7 +141,8 @@ def _train(
     run_dir.mkdir(parents=True, exist_ok=True)
 
     net = build_generator(cfg.model.name, **cfg.model.kwargs()).to(device)
-    _initialise(net, cfg, device)
+    if not resume:  # a resumed run's checkpoint replaces every weight; its init files may be gone
+        _initialise(net, cfg, device)
     # Channels-last runs oneDNN's and cuDNN's fast kernels (depthwise convolutions ~2.5x
     # faster on this CPU); the results are the same up to float rounding.
     net = net.to(memory_format=torch.channels_last)

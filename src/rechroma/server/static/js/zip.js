@@ -1,7 +1,5 @@
 // A minimal ZIP writer (stored, no compression: the photos are already compressed).
 // Enough for "download all"; no dependency, so the page works offline.
-"use strict";
-
 const CRC_TABLE = (() => {
   const table = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
@@ -19,7 +17,7 @@ function crc32(bytes) {
 }
 
 // files: [{name: string, bytes: Uint8Array}] -> Blob (application/zip)
-function makeZip(files) {
+export function makeZip(files) {
   const encoder = new TextEncoder();
   const parts = [];
   const central = [];
@@ -65,5 +63,3 @@ function makeZip(files) {
   end.setUint32(16, offset, true);
   return new Blob([...parts, ...central, end.buffer], { type: "application/zip" });
 }
-
-window.makeZip = makeZip;
