@@ -55,6 +55,23 @@ def test_resume_continues_from_the_newest_checkpoint(tiny_config, tmp_path) -> N
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+def test_resume_does_not_need_the_weights_the_run_started_from(tiny_config, tmp_path) -> None:
+    """A long run outlives its start: the init file may be gone from the tree (as v2-wip
+    went when v3-wip replaced it) and the run still resumes from its own checkpoint."""
+    from dataclasses import replace
+
+    from rechroma.training.config import InitConfig
+
+    start = tmp_path / "start.safetensors"
+    train(tiny_config, tmp_path / "first", progress=False).rename(start)
+    cfg = replace(tiny_config, init=InitConfig(generator=str(start)))
+    run_dir = tmp_path / "run"
+    train(cfg, run_dir, progress=False)
+    start.unlink()
+    longer = replace(cfg, train=replace(cfg.train, steps=6))
+    assert train(longer, run_dir, resume=True, progress=False).name == "step_0000006.safetensors"
+
+
 def test_resume_without_checkpoints_is_an_error(tiny_config, tmp_path) -> None:
     from rechroma.errors import CheckpointError
 
