@@ -19,3 +19,16 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+# The two screens every flow is tried on: a laptop, and a phone (touch, mobile viewport).
+SCREENS = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+}
+
+
+@pytest.fixture(params=list(SCREENS))
+def screen(request) -> dict:
+    """Keyword arguments for `browser.new_context`: one screen's size and input."""
+    return SCREENS[request.param]

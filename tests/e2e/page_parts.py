@@ -11,3 +11,18 @@ def card(page, index: int = 0):
 
 def editor(page):
     return page.locator(EDITOR)
+
+
+def open_card(page, index: int) -> None:
+    """Open a photo from the strip, as a person would: on a phone the editor covers the
+    strip, so first go back to it."""
+    back_to_strip(page)
+    card(page, index).locator(".card-open").click()
+
+
+def back_to_strip(page) -> None:
+    """On a phone, leave the editor (it takes the screen) to reach the strip and its
+    buttons; elsewhere the strip is already in view."""
+    back = page.locator("#editor.takeover .editor-panel:not([hidden]) .close-editor")
+    if back.count():
+        back.click()

@@ -46,8 +46,8 @@ CANVAS_PATCH = (
 )
 
 
-def test_pins_recolour_move_undo_export_and_download(browser, base_url, scan, tmp_path):
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1200, "height": 1000})
+def test_pins_recolour_move_undo_export_and_download(browser, base_url, scan, screen, tmp_path):
+    context = browser.new_context(accept_downloads=True, **screen)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -81,7 +81,7 @@ def test_pins_recolour_move_undo_export_and_download(browser, base_url, scan, tm
     hinted = canvas.evaluate(CANVAS_PATCH, point)
     print(f"\nhint round trip for a 12 MP photo: {result.get_attribute('data-hint-ms')} ms")
     assert hinted > automatic + 8, (automatic, hinted)  # the region turned towards blue
-    if target := os.environ.get("RECHROMA_HINTS_SCREENSHOT"):
+    if (target := os.environ.get("RECHROMA_HINTS_SCREENSHOT")) and not screen.get("is_mobile"):
         result.screenshot(path=target)  # the README's picture of a result with a pin
 
     # Move it by keyboard, remove it, undo the removal.
@@ -115,8 +115,10 @@ def test_pins_recolour_move_undo_export_and_download(browser, base_url, scan, tm
     assert not errors, errors
 
 
-def test_pins_by_keyboard_and_imported_css_colour_names(browser, base_url, real_photo, tmp_path):
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+def test_pins_by_keyboard_and_imported_css_colour_names(
+    browser, base_url, real_photo, screen, tmp_path
+):
+    context = browser.new_context(**screen)
     page = context.new_page()
     page.goto(base_url)
     page.set_input_files("#files", str(real_photo))

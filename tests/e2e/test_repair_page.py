@@ -40,11 +40,11 @@ def repair_url(start_server, tiny_weights, tmp_path_factory) -> str:
     return start_server(ServerSettings(), colorizer, restorer)
 
 
-def test_repair_switch_and_mask_overlay(browser, repair_url, tmp_path) -> None:
+def test_repair_switch_and_mask_overlay(browser, repair_url, screen, tmp_path) -> None:
     rng = np.random.default_rng(0)
     photo = tmp_path / "scan.png"
     Image.fromarray(rng.integers(60, 200, (120, 160), dtype=np.uint8)).save(photo)
-    context = browser.new_context(accept_downloads=True)
+    context = browser.new_context(accept_downloads=True, **screen)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -118,11 +118,11 @@ def test_repair_switch_and_mask_overlay(browser, repair_url, tmp_path) -> None:
     assert not errors, errors
 
 
-def test_repair_strength_sets_the_threshold(browser, repair_url, tmp_path) -> None:
+def test_repair_strength_sets_the_threshold(browser, repair_url, screen, tmp_path) -> None:
     rng = np.random.default_rng(1)
     photo = tmp_path / "scan.png"
     Image.fromarray(rng.integers(60, 200, (120, 160), dtype=np.uint8)).save(photo)
-    context = browser.new_context()
+    context = browser.new_context(**screen)
     page = context.new_page()
     page.goto(repair_url)
     page.set_input_files("#files", str(photo))

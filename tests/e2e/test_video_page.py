@@ -17,9 +17,9 @@ def base_url(start_server, tiny_weights) -> str:
     return start_server(ServerSettings(), Colorizer.load(tiny_weights, render_size=64, threads=1))
 
 
-def test_upload_a_clip_see_it_play_and_download_it(browser, base_url, tmp_path) -> None:
+def test_upload_a_clip_see_it_play_and_download_it(browser, base_url, screen, tmp_path) -> None:
     clip = write_clip(tmp_path / "reel.mp4", frames=36, size=(160, 96), audio=True)
-    context = browser.new_context(accept_downloads=True)
+    context = browser.new_context(accept_downloads=True, **screen)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

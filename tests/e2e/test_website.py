@@ -1,6 +1,8 @@
 """The web page in a real headless Chromium (Debian's) against a real server on loopback.
 
-Set RECHROMA_SCREENSHOT=docs/screenshot.png to refresh the README's screenshot.
+Each flow runs on a laptop's screen (1280x900) and a phone's (390x844, touch). Set
+RECHROMA_SCREENSHOT=docs/screenshot.png to refresh the README's screenshots (the phone's
+goes to docs/screenshot-phone.png).
 """
 
 import io
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from page_parts import card, editor
+from page_parts import back_to_strip, card, editor, open_card
 from rechroma.inference.colorizer import Colorizer
 from rechroma.server.settings import ServerSettings
 
@@ -28,8 +30,8 @@ def base_url(start_server) -> str:
 
 
 @pytest.fixture()
-def page(browser, base_url):
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1200, "height": 900})
+def page(browser, base_url, screen):
+    context = browser.new_context(accept_downloads=True, **screen)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -81,7 +83,8 @@ def test_upload_compare_adjust_and_download(page, real_photo, tmp_path) -> None:
     screenshot = tmp_path / "screenshot.png"
     page.screenshot(path=str(screenshot), full_page=True)
     if target := os.environ.get("RECHROMA_SCREENSHOT"):
-        shutil.copy(screenshot, target)
+        phone = page.viewport_size["width"] < 600
+        shutil.copy(screenshot, target.replace(".png", "-phone.png") if phone else target)
 
     # Vividness changes the preview at once, without the server.
     canvas = result.locator("canvas.after")
@@ -115,6 +118,7 @@ def test_bad_file_shows_its_error_while_others_succeed(page, tmp_path, real_phot
     playwright_api.expect(results.nth(0).locator(".error")).to_contain_text("not an image")
     playwright_api.expect(results.nth(1).locator(".status")).to_have_text("Done", timeout=60_000)
 
+    back_to_strip(page)
     with page.expect_download() as download_info:
         page.locator("#download-all").click()
     archive = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
@@ -137,10 +141,11 @@ def test_cards_show_only_what_their_state_allows(page, tmp_path, real_photo) -> 
     page.set_input_files("#files", [str(bad), str(big), str(real_photo)])
     results = page.locator("#results .card")
     playwright_api.expect(results.nth(2).locator(".status")).to_have_text("Done", timeout=60_000)
-    for failed in (results.nth(0), results.nth(1)):
+    for index in range(2):
+        failed = results.nth(index)
         playwright_api.expect(failed.locator(".status")).to_have_text("Failed")
         assert failed.locator("progress").is_hidden()
-        failed.locator(".card-open").click()
+        open_card(page, index)
         playwright_api.expect(editor(page).locator(".name")).to_have_text(real_photo.name)
     assert editor(page).locator(".download").is_visible()
     assert page.locator("#editor .editor-panel").count() == 1  # failed photos have no editor
@@ -149,6 +154,7 @@ def test_cards_show_only_what_their_state_allows(page, tmp_path, real_photo) -> 
     )
     assert len(posts) == 2  # the letter and the photo; the big file never left the page
     # Neither can go otherwise on another try: no retry, but each can be removed.
+    back_to_strip(page)
     for failed in (results.nth(0), results.nth(1)):
         assert failed.locator(".remove").is_visible() and failed.locator(".retry").is_hidden()
     results.nth(1).locator(".remove").click()
@@ -194,9 +200,9 @@ def test_before_is_the_upload_itself(page, tmp_path, real_photo) -> None:
         " done(s / (d.length / 4)); }; img.complete && img.naturalWidth ? draw() : "
         "img.addEventListener('load', draw, { once: true }); })"
     )
-    card(page, 0).locator(".card-open").click()
+    open_card(page, 0)
     assert editor(page).locator(".before").evaluate(warmth) > 20  # red over blue: sepia
-    card(page, 1).locator(".card-open").click()
+    open_card(page, 1)
     assert abs(editor(page).locator(".before").evaluate(warmth)) < 2  # the gray fallback
 
 
@@ -255,7 +261,7 @@ def test_editor_zooms_to_the_scans_own_pixels(page, real_photo, tmp_path) -> Non
     for index in range(2):
         status = card(page, index).locator(".status")
         playwright_api.expect(status).to_have_text("Done", timeout=90_000)
-    card(page, 0).locator(".card-open").click()
+    open_card(page, 0)
     result = editor(page)
     playwright_api.expect(result.locator(".name")).to_have_text("big-scan.jpg")
     detail = result.locator(".detail")
@@ -279,21 +285,23 @@ def test_editor_zooms_to_the_scans_own_pixels(page, real_photo, tmp_path) -> Non
     page.keyboard.press("0")
     playwright_api.expect(result.locator(".zoom-out")).to_be_disabled()
 
-    result.locator(".fullscreen").click()
-    page.wait_for_function("() => document.fullscreenElement?.id === 'editor'")
-    playwright_api.expect(result.locator(".fullscreen")).to_have_attribute("aria-pressed", "true")
-    assert view.bounding_box()["height"] > 0.7 * page.viewport_size["height"]
-    result.locator(".fullscreen").click()
-    page.wait_for_function("() => !document.fullscreenElement")
+    if page.viewport_size["width"] > 600:  # a phone's editor fills the screen already
+        result.locator(".fullscreen").click()
+        page.wait_for_function("() => document.fullscreenElement?.id === 'editor'")
+        pressed = result.locator(".fullscreen")
+        playwright_api.expect(pressed).to_have_attribute("aria-pressed", "true")
+        assert view.bounding_box()["height"] > 0.7 * page.viewport_size["height"]
+        result.locator(".fullscreen").click()
+        page.wait_for_function("() => !document.fullscreenElement")
 
     result.locator(".vividness").fill("2.5")
-    card(page, 1).locator(".card-open").click()
+    open_card(page, 1)
     other = editor(page)
     playwright_api.expect(other.locator(".name")).to_have_text(real_photo.name)
     assert other.locator(".vividness").input_value() == "1"  # per photo
-    card(page, 0).locator(".card-open").click()
+    open_card(page, 0)
     editor(page).locator(".apply-all").click()
-    card(page, 1).locator(".card-open").click()
+    open_card(page, 1)
     assert editor(page).locator(".vividness").input_value() == "2.5"
     assert page.locator(".card-open[aria-current=true]").count() == 1
 
