@@ -14,8 +14,8 @@ chroma turned by 180 degrees in Lab, full strength). Scored on the change the pi
 - leak ratio: leak / inside, per photo; lower is better, at an inside that stays high.
 
 Printed per setting of the spread (`rechroma.inference.hint_spread`: EDGE_COST,
-CHROMA_EDGE_COST, REACH, GRID_SHORT_SIDE), so a change to it can be weighed; `rechroma eval --hints N` on
-photos-val then shows what it does to accuracy.
+CHROMA_EDGE_COST, REACH, GRID_SHORT_SIDE), so a change to it can be weighed; `rechroma
+eval --hints N` on photos-val then shows what it does to accuracy.
 
     python benchmarks/hint_leak.py --photos 60 --out docs/eval/hint-leak
 """
@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument(
         "--chroma-edge-cost", type=float, nargs="+", default=[hint_spread.CHROMA_EDGE_COST]
     )
+    parser.add_argument("--eps", type=float, default=hint_spread.UPSAMPLE_EPS)
+    parser.add_argument("--threshold", type=float, default=hint_spread.EDGE_THRESHOLD)
     parser.add_argument("--reach", type=float, nargs="+", default=[hint_spread.REACH])
     parser.add_argument("--grid", type=int, nargs="+", default=[hint_spread.GRID_SHORT_SIDE])
     parser.add_argument("--seed", type=int, default=0)
@@ -110,6 +112,7 @@ def main() -> None:
     colorizer = Colorizer.load(args.weights, threads=args.threads)
     photos = [photo for path in args.data for photo in colour_photos(path, SIZE, args.photos)]
     rows = []
+    hint_spread.UPSAMPLE_EPS, hint_spread.EDGE_THRESHOLD = args.eps, args.threshold
     print(
         f"{'edge cost':>9} {'chroma':>6} {'reach':>6} {'grid':>5} {'inside':>7} {'leak':>6}"
         f" {'ratio':>6}"

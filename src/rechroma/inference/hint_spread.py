@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterator, Sequence
 
 import torch
+from kornia.filters import guided_blur
 from torch.nn import functional as F
 
 from rechroma.color import denormalize_ab
@@ -28,6 +29,12 @@ from rechroma.inference.hints import Hint, hint_boxes
 # crossing a 20 L* edge costs as much as walking 20 pixels of flat region. These three
 # constants were tuned on training photos (scenes), never on photos-val.
 EDGE_COST = 1.0
+# Changes of lightness below this many L* units between neighbouring cells cost nothing:
+# shading and texture inside a region, not an edge.
+EDGE_THRESHOLD = 0.0
+# The same for each Lab unit of change in the network's own ab: where the model already
+# tells a lapel from the wall behind it by colour, though both are equally light.
+CHROMA_EDGE_COST = 0.0
 # Geodesic distance, as a fraction of the grid's short side, at which a hint's weight has
 # fallen to 1/e.
 REACH = 0.45
@@ -35,6 +42,9 @@ REACH = 0.45
 FLOOR = 0.15
 # The grid on which distances are computed: this many pixels on its short side at most.
 GRID_SHORT_SIDE = 64
+# The guided filter's eps (lightness in [0, 1]) that sharpens the upsampled weights at
+# edges; 0 leaves them bilinear.
+UPSAMPLE_EPS = 0.0
 
 
 @torch.inference_mode()
@@ -64,7 +74,7 @@ def spread_hints(
         seed = torch.zeros(height, width)
         seed[top:bottom, left:right] = 1.0
         seeds.append(seed)
-    weights = _geodesic_weights(lightness[0], torch.stack(seeds))  # (N, h, w)
+    weights = _geodesic_weights(lightness[0], ab, torch.stack(seeds))  # (N, h, w)
     total = weights.sum(dim=0, keepdim=True)
     # The hints' colours, each pixel weighting them by closeness; and how far to go
     # towards that colour: all the way at a hint, not at all far from every hint.
@@ -72,21 +82,23 @@ def spread_hints(
     return torch.lerp(ab, hinted, total / (total + FLOOR))
 
 
-def _geodesic_weights(lightness: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+def _geodesic_weights(lightness: torch.Tensor, ab: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
     """`exp(-(d / reach)^2)` of each seed's geodesic distance, at render size.
 
     Args:
         lightness: `(h, w)` L*.
+        ab: `(2, h, w)` the network's ab, Lab units.
         seeds: `(N, h, w)`, 1 where each hint is.
     """
     height, width = lightness.shape
     scale = min(1.0, GRID_SHORT_SIDE / min(height, width))
     grid = (max(2, round(height * scale)), max(2, round(width * scale)))
-    small_l = F.interpolate(lightness[None, None], size=grid, mode="area")[0, 0]
+    guide = torch.cat([lightness[None], ab])[None]
+    small_l, small_ab = F.interpolate(guide, size=grid, mode="area")[0].split([1, 2])
     # A seed anywhere in a grid cell marks the cell.
     small_seeds = F.adaptive_max_pool2d(seeds[:, None], grid)[:, 0]
     distance = torch.where(small_seeds > 0, 0.0, math.inf)
-    steps = _step_costs(small_l)
+    steps = _step_costs(small_l[0], small_ab)
     # Each relaxation lets paths grow by one cell in every direction; the weight is
     # negligible beyond 2.5 reaches, so paths longer than that need not be found.
     reach = REACH * min(grid)
@@ -98,18 +110,31 @@ def _geodesic_weights(lightness: torch.Tensor, seeds: torch.Tensor) -> torch.Ten
             break
         distance = updated
     weights = torch.exp(-((distance / reach) ** 2))
-    return F.interpolate(
+    weights = F.interpolate(
         weights[:, None], size=(height, width), mode="bilinear", align_corners=False
-    )[:, 0]
+    )
+    if not UPSAMPLE_EPS:
+        return weights[:, 0]
+    # Bilinear upsampling blurs each weight over a grid cell, across edges too; a guided
+    # filter on the render-size lightness puts the step back on the edge.
+    cell = math.ceil(1 / scale)
+    guide = (lightness / 100).expand(len(weights), 1, height, width)
+    return guided_blur(guide, weights, 2 * cell + 1, UPSAMPLE_EPS).clamp(0, 1)[:, 0]
 
 
-def _step_costs(lightness: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
+def _step_costs(lightness: torch.Tensor, ab: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
     """Cost of reaching each cell from its neighbour at offset (dy, dx): the step's
-    length plus `EDGE_COST` per L* unit between the two cells."""
-    return {
-        (dy, dx): math.hypot(dy, dx) + EDGE_COST * (lightness - neighbour[0]).abs()
-        for (dy, dx), neighbour in _neighbours(lightness[None])
-    }
+    length, plus `EDGE_COST` per L* unit and `CHROMA_EDGE_COST` per unit of the network's
+    ab between the two cells."""
+    guide = torch.cat([lightness[None], ab])
+    costs = {}
+    for (dy, dx), neighbour in _neighbours(guide):
+        change = guide - neighbour
+        cost = math.hypot(dy, dx) + EDGE_COST * (change[0].abs() - EDGE_THRESHOLD).clamp_min(0)
+        if CHROMA_EDGE_COST:
+            cost = cost + CHROMA_EDGE_COST * change[1:].norm(dim=0)
+        costs[dy, dx] = cost
+    return costs
 
 
 def _neighbours(values: torch.Tensor) -> Iterator[tuple[tuple[int, int], torch.Tensor]]:

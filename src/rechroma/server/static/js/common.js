@@ -26,6 +26,8 @@ export function finished(item) {
   bar.hidden = true;
   setStatus(item, "Done");
   item.card.classList.add("done");
+  // From the file's arrival in the page to its colour version on screen (the benchmark's).
+  item.card.dataset.doneMs = String(Math.round(performance.now() - item.added));
   shared.onFinished(item);
 }
 

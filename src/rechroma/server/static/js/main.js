@@ -27,6 +27,7 @@ function addFiles(files) {
     const item = {
       file, name: file.name || (isVideo(file) ? "clip" : "photo"), video: isVideo(file),
       blob: null, blobName: null, pixels: null, pins: [], history: [], hintRun: 0, strokes: [],
+      added: performance.now(),
     };
     item.card = $("#card-template").content.firstElementChild.cloneNode(true);
     $(".name", item.card).textContent = item.name;
@@ -144,12 +145,14 @@ function openItem(item, chosen) {
   }
 }
 
+// Back to the strip. On a phone the editor closes (a card opens it again); on a larger
+// screen it stays above the strip, empty only when no photo is left.
 function closeEditor() {
   const host = $("#editor");
   host.classList.remove("takeover");
   document.body.classList.remove("editing");
   if (document.fullscreenElement) document.exitFullscreen();
-  if (!current) host.hidden = true;
+  if (!current || PHONE.matches) host.hidden = true;
 }
 
 document.addEventListener("click", (event) => {
