@@ -55,6 +55,23 @@ def test_resume_continues_from_the_newest_checkpoint(tiny_config, tmp_path) -> N
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+def test_resume_keeps_the_moving_average(tiny_config, tmp_path) -> None:
+    """The EMA restored from the checkpoint goes on averaging: after one more step it is
+    the decayed mix of the restored average and the new raw weights, not the raw weights."""
+    from dataclasses import replace
+
+    cfg = replace(tiny_config, train=replace(tiny_config.train, ema_decay=0.5))
+    run_dir = tmp_path / "run"
+    restored, _ = load_generator(train(cfg, run_dir, progress=False))
+    longer = replace(cfg, train=replace(cfg.train, steps=5))
+    final = train(longer, run_dir, resume=True, progress=False)
+    average, _ = load_generator(final)
+    raw = torch.load(final.with_suffix(".optim.pt"), weights_only=True)["generator"]
+    name = "head.weight" if "head.weight" in raw else next(iter(raw))
+    expected = 0.5 * restored.state_dict()[name] + 0.5 * raw[name]
+    torch.testing.assert_close(average.state_dict()[name], expected)
+
+
 def test_resume_does_not_need_the_weights_the_run_started_from(tiny_config, tmp_path) -> None:
     """A long run outlives its start: the init file may be gone from the tree (as v2-wip
     went when v3-wip replaced it) and the run still resumes from its own checkpoint."""

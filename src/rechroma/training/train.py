@@ -564,6 +564,10 @@ def _restore(
     model.load_state_dict(loaded.state_dict(), strict=True)
     if parts.ema is not None:
         parts.ema.module.load_state_dict(loaded.state_dict(), strict=True)
+        # AveragedModel copies the model into the average on its first update when it has
+        # averaged nothing yet: the restored average would be thrown away for the raw
+        # weights, and the EMA would start over at every resume.
+        parts.ema.n_averaged.fill_(max(1, info.step))
     optim_path = path.with_suffix(".optim.pt")
     if optim_path.is_file():
         state = torch.load(optim_path, map_location=device, weights_only=True)

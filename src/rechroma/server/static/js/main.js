@@ -125,8 +125,8 @@ shared.onFinished = (item) => {
   if (!current) openItem(item, false);
 };
 
-// On a phone the editor takes the whole screen, with a way back to the strip. Opened by
-// the person (`chosen`), it is brought into view on larger screens too.
+// On a phone the editor takes the whole screen, with a way back to the strip; on larger
+// screens it is brought into view (the first result's photo in full, not cut by the fold).
 function openItem(item, chosen) {
   if (!item.blob) return; // still on its way, or failed: its card says which
   current = item;
@@ -140,8 +140,8 @@ function openItem(item, chosen) {
     document.body.classList.add("editing");
     fit(item);
     $(".close-editor", item.el).focus({ preventScroll: true });
-  } else if (chosen) {
-    host.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  } else {
+    host.scrollIntoView({ behavior: "smooth", block: chosen ? "nearest" : "start" });
   }
 }
 
