@@ -14,7 +14,7 @@ chroma turned by 180 degrees in Lab, full strength). Scored on the change the pi
 - leak ratio: leak / inside, per photo; lower is better, at an inside that stays high.
 
 Printed per setting of the spread (`rechroma.inference.hint_spread`: EDGE_COST,
-CHROMA_EDGE_COST, REACH, GRID_SHORT_SIDE), so a change to it can be weighed; `rechroma
+EDGE_THRESHOLD, REACH, GRID_SHORT_SIDE), so a change to it can be weighed; `rechroma
 eval --hints N` on photos-val then shows what it does to accuracy.
 
     python benchmarks/hint_leak.py --photos 60 --out docs/eval/hint-leak
@@ -97,11 +97,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=60, help="colour photos per source")
     parser.add_argument("--band", type=int, default=12, help="pixels outside counted as leak")
     parser.add_argument("--edge-cost", type=float, nargs="+", default=[hint_spread.EDGE_COST])
-    parser.add_argument(
-        "--chroma-edge-cost", type=float, nargs="+", default=[hint_spread.CHROMA_EDGE_COST]
-    )
-    parser.add_argument("--eps", type=float, default=hint_spread.UPSAMPLE_EPS)
-    parser.add_argument("--threshold", type=float, default=hint_spread.EDGE_THRESHOLD)
+    parser.add_argument("--threshold", type=float, nargs="+", default=[hint_spread.EDGE_THRESHOLD])
     parser.add_argument("--reach", type=float, nargs="+", default=[hint_spread.REACH])
     parser.add_argument("--grid", type=int, nargs="+", default=[hint_spread.GRID_SHORT_SIDE])
     parser.add_argument("--seed", type=int, default=0)
@@ -112,21 +108,20 @@ def main() -> None:
     colorizer = Colorizer.load(args.weights, threads=args.threads)
     photos = [photo for path in args.data for photo in colour_photos(path, SIZE, args.photos)]
     rows = []
-    hint_spread.UPSAMPLE_EPS, hint_spread.EDGE_THRESHOLD = args.eps, args.threshold
     print(
-        f"{'edge cost':>9} {'chroma':>6} {'reach':>6} {'grid':>5} {'inside':>7} {'leak':>6}"
+        f"{'edge cost':>9} {'thresh':>6} {'reach':>6} {'grid':>5} {'inside':>7} {'leak':>6}"
         f" {'ratio':>6}"
     )
-    settings = itertools.product(args.edge_cost, args.chroma_edge_cost, args.reach, args.grid)
-    for edge_cost, chroma_cost, reach, grid in settings:
+    settings = itertools.product(args.edge_cost, args.threshold, args.reach, args.grid)
+    for edge_cost, threshold, reach, grid in settings:
         # The spread reads its module constants: set them for this row.
-        hint_spread.EDGE_COST, hint_spread.CHROMA_EDGE_COST = edge_cost, chroma_cost
+        hint_spread.EDGE_COST, hint_spread.EDGE_THRESHOLD = edge_cost, threshold
         hint_spread.REACH, hint_spread.GRID_SHORT_SIDE = reach, grid
-        row = {"edge_cost": edge_cost, "chroma_edge_cost": chroma_cost, "reach": reach}
+        row = {"edge_cost": edge_cost, "edge_threshold": threshold, "reach": reach}
         row |= {"grid": grid} | score(colorizer, photos, args.band, args.seed)
         rows.append(row)
         print(
-            f"{edge_cost:9.2f} {chroma_cost:6.2f} {reach:6.2f} {grid:5d} {row['inside']:7.2f}"
+            f"{edge_cost:9.2f} {threshold:6.2f} {reach:6.2f} {grid:5d} {row['inside']:7.2f}"
             f" {row['leak']:6.2f} {row['leak_ratio']:6.3f}"
         )
     if args.out is not None:

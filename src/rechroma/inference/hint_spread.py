@@ -19,32 +19,27 @@ import math
 from collections.abc import Iterator, Sequence
 
 import torch
-from kornia.filters import guided_blur
 from torch.nn import functional as F
 
 from rechroma.color import denormalize_ab
 from rechroma.inference.hints import Hint, hint_boxes
 
-# Extra path length, in grid pixels, for each L* unit of lightness change along a step:
-# crossing a 20 L* edge costs as much as walking 20 pixels of flat region. These three
-# constants were tuned on training photos (scenes), never on photos-val.
-EDGE_COST = 1.0
-# Changes of lightness below this many L* units between neighbouring cells cost nothing:
-# shading and texture inside a region, not an edge.
-EDGE_THRESHOLD = 0.0
-# The same for each Lab unit of change in the network's own ab: where the model already
-# tells a lapel from the wall behind it by colour, though both are equally light.
-CHROMA_EDGE_COST = 0.0
+# Extra path length, in grid pixels, for each L* unit of lightness change along a step
+# beyond EDGE_THRESHOLD: shading and texture inside a region (changes of up to 1 L*
+# between neighbouring cells) cost nothing, while crossing a 20 L* edge costs as much as
+# walking 76 pixels of flat region. Against a plain cost of 1 per L* (reach 0.45), this
+# keeps 9% more of a pin's colour on its own side of an edge at the same strength inside,
+# and scores higher with 10 hints (benchmarks/hint_leak.py; docs/BENCHMARKS.md). These
+# constants were tuned on training photos (places, faces), never on photos-val.
+EDGE_COST = 4.0
+EDGE_THRESHOLD = 1.0
 # Geodesic distance, as a fraction of the grid's short side, at which a hint's weight has
 # fallen to 1/e.
-REACH = 0.45
+REACH = 0.7
 # Weight below which the network's colour wins: far from every hint, little changes.
 FLOOR = 0.15
 # The grid on which distances are computed: this many pixels on its short side at most.
 GRID_SHORT_SIDE = 64
-# The guided filter's eps (lightness in [0, 1]) that sharpens the upsampled weights at
-# edges; 0 leaves them bilinear.
-UPSAMPLE_EPS = 0.0
 
 
 @torch.inference_mode()
@@ -74,7 +69,7 @@ def spread_hints(
         seed = torch.zeros(height, width)
         seed[top:bottom, left:right] = 1.0
         seeds.append(seed)
-    weights = _geodesic_weights(lightness[0], ab, torch.stack(seeds))  # (N, h, w)
+    weights = _geodesic_weights(lightness[0], torch.stack(seeds))  # (N, h, w)
     total = weights.sum(dim=0, keepdim=True)
     # The hints' colours, each pixel weighting them by closeness; and how far to go
     # towards that colour: all the way at a hint, not at all far from every hint.
@@ -82,23 +77,21 @@ def spread_hints(
     return torch.lerp(ab, hinted, total / (total + FLOOR))
 
 
-def _geodesic_weights(lightness: torch.Tensor, ab: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+def _geodesic_weights(lightness: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
     """`exp(-(d / reach)^2)` of each seed's geodesic distance, at render size.
 
     Args:
         lightness: `(h, w)` L*.
-        ab: `(2, h, w)` the network's ab, Lab units.
         seeds: `(N, h, w)`, 1 where each hint is.
     """
     height, width = lightness.shape
     scale = min(1.0, GRID_SHORT_SIDE / min(height, width))
     grid = (max(2, round(height * scale)), max(2, round(width * scale)))
-    guide = torch.cat([lightness[None], ab])[None]
-    small_l, small_ab = F.interpolate(guide, size=grid, mode="area")[0].split([1, 2])
+    small_l = F.interpolate(lightness[None, None], size=grid, mode="area")[0, 0]
     # A seed anywhere in a grid cell marks the cell.
     small_seeds = F.adaptive_max_pool2d(seeds[:, None], grid)[:, 0]
     distance = torch.where(small_seeds > 0, 0.0, math.inf)
-    steps = _step_costs(small_l[0], small_ab)
+    steps = _step_costs(small_l)
     # Each relaxation lets paths grow by one cell in every direction; the weight is
     # negligible beyond 2.5 reaches, so paths longer than that need not be found.
     reach = REACH * min(grid)
@@ -110,31 +103,19 @@ def _geodesic_weights(lightness: torch.Tensor, ab: torch.Tensor, seeds: torch.Te
             break
         distance = updated
     weights = torch.exp(-((distance / reach) ** 2))
-    weights = F.interpolate(
+    return F.interpolate(
         weights[:, None], size=(height, width), mode="bilinear", align_corners=False
-    )
-    if not UPSAMPLE_EPS:
-        return weights[:, 0]
-    # Bilinear upsampling blurs each weight over a grid cell, across edges too; a guided
-    # filter on the render-size lightness puts the step back on the edge.
-    cell = math.ceil(1 / scale)
-    guide = (lightness / 100).expand(len(weights), 1, height, width)
-    return guided_blur(guide, weights, 2 * cell + 1, UPSAMPLE_EPS).clamp(0, 1)[:, 0]
+    )[:, 0]
 
 
-def _step_costs(lightness: torch.Tensor, ab: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
+def _step_costs(lightness: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
     """Cost of reaching each cell from its neighbour at offset (dy, dx): the step's
-    length, plus `EDGE_COST` per L* unit and `CHROMA_EDGE_COST` per unit of the network's
-    ab between the two cells."""
-    guide = torch.cat([lightness[None], ab])
-    costs = {}
-    for (dy, dx), neighbour in _neighbours(guide):
-        change = guide - neighbour
-        cost = math.hypot(dy, dx) + EDGE_COST * (change[0].abs() - EDGE_THRESHOLD).clamp_min(0)
-        if CHROMA_EDGE_COST:
-            cost = cost + CHROMA_EDGE_COST * change[1:].norm(dim=0)
-        costs[dy, dx] = cost
-    return costs
+    length plus `EDGE_COST` per L* unit between the two cells beyond `EDGE_THRESHOLD`."""
+    return {
+        (dy, dx): math.hypot(dy, dx)
+        + EDGE_COST * ((lightness - neighbour[0]).abs() - EDGE_THRESHOLD).clamp_min(0)
+        for (dy, dx), neighbour in _neighbours(lightness[None])
+    }
 
 
 def _neighbours(values: torch.Tensor) -> Iterator[tuple[tuple[int, int], torch.Tensor]]:

@@ -135,6 +135,17 @@ async function previewUpload(item) {
   }
 }
 
+// An answer from the server (a small copy's colour version), as pixels at preview size.
+export async function previewPixels(item, blob) {
+  const bitmap = await createImageBitmap(blob);
+  const canvas = document.createElement("canvas");
+  canvas.width = item.pixels.width;
+  canvas.height = item.pixels.height;
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  return context.getImageData(0, 0, canvas.width, canvas.height);
+}
+
 export function setPixels(item, pixels) {
   item.pixels = pixels;
   const source = pixels.data;

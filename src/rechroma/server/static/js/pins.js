@@ -1,7 +1,7 @@
 // Colour pins: hints the person gives, tried on a small copy of the photo, applied at
 // full size on download.
 import { $, request, save, setStatus } from "./common.js";
-import { setPixels } from "./editor.js";
+import { previewPixels, setPixels } from "./editor.js";
 
 const HINT_DELAY_MS = 50; // let a drag or a burst of key presses settle first
 
@@ -54,13 +54,7 @@ async function applyPins(item) {
       const result = await request(copy.file, {
         format: "jpeg", hints: hintsJson(item, copy.width, copy.height),
       });
-      const bitmap = await createImageBitmap(result.blob);
-      const canvas = document.createElement("canvas");
-      canvas.width = item.pixels.width;
-      canvas.height = item.pixels.height;
-      const context = canvas.getContext("2d", { willReadFrequently: true });
-      context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-      pixels = context.getImageData(0, 0, canvas.width, canvas.height);
+      pixels = await previewPixels(item, result.blob);
     }
     if (run !== item.hintRun) return; // a newer edit is on its way
     setPixels(item, pixels);

@@ -1,7 +1,7 @@
 // Repair: scratches, dust and cracks filled on the server before the colour goes on; the
 // repair mask shown in red and corrected with a brush.
 import { $, request, setStatus } from "./common.js";
-import { setPixels, showResult } from "./editor.js";
+import { previewPixels, setPixels, showResult } from "./editor.js";
 import { hintsJson } from "./pins.js";
 
 
@@ -252,14 +252,9 @@ async function previewRepair(item) {
     const options = { format: "jpeg", restore: true, mask: await maskBlob(item) };
     if (item.pins.length) options.hints = hintsJson(item, copy.width, copy.height);
     const result = await request(copy.file, options);
+    const pixels = await previewPixels(item, result.blob);
     if (run !== item.repairRun) return; // a newer stroke is on its way
-    const bitmap = await createImageBitmap(result.blob);
-    const canvas = document.createElement("canvas");
-    canvas.width = item.pixels.width;
-    canvas.height = item.pixels.height;
-    const context = canvas.getContext("2d", { willReadFrequently: true });
-    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    setPixels(item, context.getImageData(0, 0, canvas.width, canvas.height));
+    setPixels(item, pixels);
     item.el.dataset.repairRuns = String(run);
     setStatus(item, "Repairs corrected: the download uses them");
   } catch (error) {
