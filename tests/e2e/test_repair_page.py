@@ -107,6 +107,12 @@ def test_repair_switch_and_mask_overlay(browser, repair_url, screen, tmp_path) -
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] - 5, box["y"] + box["height"] / 2, steps=8)
     page.mouse.up()
+    # Save mask: the corrected mask as a PNG at the photo's size, as hand masks are kept.
+    with page.expect_download() as saved:
+        result.locator(".mask-save").click()
+    assert saved.value.suggested_filename == "scan-mask.png"
+    kept = np.asarray(Image.open(saved.value.path()).convert("L")) > 127
+    assert kept.shape == (120, 160) and not kept[60].any() and kept.any()
     with page.expect_download():
         result.locator(".download").click()
     drawn = RecordingRestorer.masks[-1]

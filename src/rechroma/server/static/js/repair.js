@@ -1,6 +1,6 @@
 // Repair: scratches, dust and cracks filled on the server before the colour goes on; the
 // repair mask shown in red and corrected with a brush.
-import { $, request, setStatus } from "./common.js";
+import { $, request, save, setStatus } from "./common.js";
 import { previewPixels, setPixels, showResult } from "./editor.js";
 import { hintsJson } from "./pins.js";
 
@@ -85,7 +85,21 @@ export function setUpRepair(item) {
     describeRepair(item);
     previewRepair(item);
   });
+  $(".mask-save", item.el).addEventListener("click", () => saveMask(item));
   setUpBrush(item);
+}
+
+// The mask as a PNG at the photo's full size, white where it is repaired: a corrected mask
+// to keep (the API's and the library's `mask` take it), or real damage marked by hand.
+async function saveMask(item) {
+  const canvas = document.createElement("canvas");
+  canvas.width = item.fullWidth;
+  canvas.height = item.fullHeight;
+  const context = canvas.getContext("2d");
+  context.imageSmoothingEnabled = false; // whole pixels: a mask, not a picture
+  context.drawImage(item.maskCanvas, 0, 0, canvas.width, canvas.height);
+  const blob = await new Promise((done) => canvas.toBlob(done, "image/png"));
+  save(blob, `${item.name.replace(/\.[^.]*$/, "")}-mask.png`);
 }
 
 // "12 scratches and 40 specks repaired", from the mask's connected regions at preview
