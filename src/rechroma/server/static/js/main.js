@@ -22,6 +22,8 @@ const downloadAll = $("#download-all");
 function addFiles(files) {
   if (!files.length) return;
   $("#results-panel").hidden = false;
+  $("#upload").classList.add("compact");
+  $(".drop-text").textContent = "Drop more photos or clips here, or";
   const firstNew = items.length;
   for (const file of files) {
     const item = {
