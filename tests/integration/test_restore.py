@@ -159,6 +159,74 @@ def test_eval_restore_reports_and_draws(tiny_detector, photos_val, tmp_path) -> 
     assert Image.open(tmp_path / "report" / "grid.png").width == 4 * 200
 
 
+def test_hand_masks_are_met_within_two_pixels() -> None:
+    from rechroma.evaluation.restore import tolerant_mask_scores
+
+    truth = np.zeros((100, 100), bool)
+    truth[50, 10:90] = True  # a crack drawn by hand, one pixel wide
+    for shift, expected in ((0, 1.0), (1, 1.0), (2, 1.0), (3, 0.0)):
+        found = np.roll(truth, shift, axis=0)
+        scores = tolerant_mask_scores(found, truth)
+        assert scores["precision"] == scores["recall"] == expected, shift
+    found = truth.copy()
+    found[5:15, 5:15] = True  # a blotch far from any crack: found, but not damage
+    scores = tolerant_mask_scores(found, truth)
+    assert scores["recall"] == 1.0 and scores["precision"] == pytest.approx(80 / 180)
+
+
+def test_eval_restore_scores_real_prints_against_hand_masks(tiny_detector, tmp_path) -> None:
+    from rechroma.evaluation.restore import tolerant_mask_scores
+
+    prints = tmp_path / "real"
+    prints.mkdir()
+    elsewhere = tmp_path / "scans"
+    elsewhere.mkdir()
+    for name, folder, seed in (("cracked", prints, 1), ("creased", elsewhere, 2)):
+        photo = _photo(seed=seed)
+        photo[100:103, 40:280] = 250  # bright paper showing through a crack
+        Image.fromarray(photo).save(folder / f"{name}.png")
+        mask = np.zeros_like(photo)
+        mask[100:103, 40:280] = 255
+        Image.fromarray(mask).save(prints / f"{name}-mask.png")
+    # A print kept elsewhere is named in the folder's sources.json.
+    (prints / "sources.json").write_text(json.dumps({"creased": {"image": "../scans/creased.png"}}))
+    out = tmp_path / "report"
+    result = rechroma(
+        "eval-restore", str(elsewhere), "--out", str(out), "--detector", str(tiny_detector),
+        "--real", str(prints), "--max-side", "256",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    real = json.loads((out / "metrics.json").read_text())["real_damage"]
+    assert sorted(real["prints"]) == ["cracked", "creased"] and real["tolerance_px"] == 2
+    restorer = Restorer.load(tiny_detector)
+    for name, folder in (("cracked", prints), ("creased", elsewhere)):
+        found = restorer.restore(Image.open(folder / f"{name}.png"), tone="off").mask
+        truth = np.asarray(Image.open(prints / f"{name}-mask.png")) > 127
+        expected = tolerant_mask_scores(found, truth)
+        for key, value in expected.items():
+            assert real["prints"][name][key] == pytest.approx(value)
+        assert real["prints"][name]["marked_share"] == pytest.approx(truth.mean())
+    assert "## Real damage" in (out / "report.md").read_text()
+    assert Image.open(out / "real.png").width == 4 * 260
+
+    # A mask that does not fit its print is refused with a reason.
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(prints / "cracked-mask.png")
+    result = rechroma(
+        "eval-restore", str(elsewhere), "--out", str(out), "--detector", str(tiny_detector),
+        "--real", str(prints), "--max-side", "256",
+    )  # fmt: skip
+    assert result.returncode != 0 and "10x10 mask for a 320x240 print" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    # A photo too small for the damage generator is skipped with a line, not a crash.
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(elsewhere / "stamp.png")
+    result = rechroma(
+        "eval-restore", str(elsewhere), "--out", str(out), "--detector", str(tiny_detector),
+    )  # fmt: skip
+    assert result.returncode == 0 and "stamp.png: 10x10 is too small" in result.stderr
+    assert json.loads((out / "metrics.json").read_text())["count"] == 1
+
+
 @pytest.fixture(scope="module")
 def restore_server(start_server, tiny_weights, tiny_detector) -> str:
     from rechroma.inference.colorizer import Colorizer

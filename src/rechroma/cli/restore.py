@@ -75,6 +75,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "on a scan of a grainy print (the grain is to be kept)",
     )
     evaluate.add_argument("--grid", type=int_in(0), default=6, help="photos in grid.png")
+    evaluate.add_argument(
+        "--real",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also score real damaged prints against their hand-marked masks: DIR holds "
+        "NAME-mask.png per print (white where damaged), the print beside it or named in "
+        "DIR/sources.json",
+    )
     add_detector_args(evaluate)
     evaluate.add_argument("--threads", type=int_in(1, 256), default=None)
     evaluate.set_defaults(func=run_eval)
@@ -147,6 +156,7 @@ def run_eval(args: argparse.Namespace) -> int:
         grain=args.grain,
         grid_count=args.grid,
         progress=not args.quiet,
+        real=args.real,
     )
     write_restore_report(result, args.out)
     print_json(result.summary, indent=2)

@@ -5,16 +5,23 @@ seeds that training never draws) and repaired; the repair is compared with the c
 lightness (PSNR, SSIM, beside the damaged input's as the baseline), the predicted mask
 with the true one (precision, recall, F1), and the clean photo is repaired too, to count
 false repairs: the share of its pixels changed by more than `FALSE_REPAIR_LEVELS`.
+
+With real damaged prints and their hand-marked masks (`--real DIR`), the detector's mask
+is also scored against the hand's, print by print, within `REAL_TOLERANCE_PX`: a hand
+mask's edge is uncertain by a pixel or two, and a crack found one pixel wide of where
+it was drawn is still found.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -24,12 +31,18 @@ from rechroma.data.print_damage import DamageConfig, Damaged, add_noise, damage_
 from rechroma.errors import DataError, InvalidOptionError
 from rechroma.evaluation.evaluate import count_images, image_grid, image_sources
 from rechroma.evaluation.metrics import psnr, ssim
+from rechroma.images import open_photo
 from rechroma.restoration.restorer import Restorer
 
 # Damage seeds for evaluation: far from any seed a training run draws.
 EVAL_SEED = 1_000_003
 FALSE_REPAIR_LEVELS = 8
 GRID_COLUMNS = ["damaged", "found (red)", "repaired", "clean"]
+REAL_TOLERANCE_PX = 2
+MIN_SIDE = 32  # photos smaller than this on either side are skipped
+REAL_GRID_COLUMNS = ["print", "marked by hand (red)", "found (red)", "repaired"]
+MASK_SUFFIX = "-mask.png"
+PRINT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
 @dataclass
@@ -38,6 +51,7 @@ class RestoreEvalResult:
 
     summary: dict[str, Any]
     grid: list[tuple[str, list[Image.Image]]]
+    real_grid: list[tuple[str, list[Image.Image]]] | None = None
 
 
 def _as_tensor(gray: np.ndarray) -> torch.Tensor:
@@ -86,6 +100,88 @@ def mask_scores(found: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
+def tolerant_mask_scores(
+    found: np.ndarray, truth: np.ndarray, tolerance: int = REAL_TOLERANCE_PX
+) -> dict[str, float]:
+    """Precision, recall and F1 of a found mask against a hand-marked one, each pixel
+    counted as right when the other mask has a pixel within `tolerance` pixels of it."""
+    radius = np.arange(-tolerance, tolerance + 1)
+    disk = (radius[:, None] ** 2 + radius[None, :] ** 2 <= tolerance**2).astype(np.uint8)
+    near_truth = cv2.dilate(truth.astype(np.uint8), disk).astype(bool)
+    near_found = cv2.dilate(found.astype(np.uint8), disk).astype(bool)
+    precision = int((found & near_truth).sum()) / max(1, int(found.sum()))
+    recall = int((truth & near_found).sum()) / max(1, int(truth.sum()))
+    f1 = 2 * precision * recall / max(1e-9, precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def real_damage_prints(folder: Path) -> list[tuple[str, Path, Path]]:
+    """`(name, print, hand mask)` for every `NAME-mask.png` in `folder` whose print lies
+    beside it (`NAME.png`, `.jpg`, ...) or is named in the folder's `sources.json`
+    (`{"NAME": {"image": path relative to the folder, ...}}`), in name order."""
+    sources_file = folder / "sources.json"
+    sources = json.loads(sources_file.read_text()) if sources_file.is_file() else {}
+    prints = []
+    for mask_path in sorted(folder.glob(f"*{MASK_SUFFIX}")):
+        name = mask_path.name[: -len(MASK_SUFFIX)]
+        beside = [folder / f"{name}{suffix}" for suffix in PRINT_SUFFIXES]
+        found = [path for path in beside if path.is_file()]
+        if name in sources:
+            found.insert(0, (folder / sources[name]["image"]).resolve())
+        if not found or not found[0].is_file():
+            raise DataError(f"{mask_path}: no print {name}.* beside it nor in {sources_file}")
+        prints.append((name, found[0], mask_path))
+    if not prints:
+        raise DataError(f"no hand masks (*{MASK_SUFFIX}) in {folder}")
+    return prints
+
+
+def evaluate_real_damage(
+    restorer: Restorer, folder: Path, progress: bool = True
+) -> tuple[dict[str, Any], list[tuple[str, list[Image.Image]]]]:
+    """Score the detector's mask on real prints against their hand masks (tone repair
+    off): per print, precision, recall and F1 within `REAL_TOLERANCE_PX`, and the share
+    of the print each mask covers; with a grid of print | hand | found | repaired."""
+    rows: dict[str, dict[str, float]] = {}
+    grid: list[tuple[str, list[Image.Image]]] = []
+    prints = real_damage_prints(folder)
+    for name, print_path, mask_path in tqdm(
+        prints, desc="real damage", unit="print", disable=not progress
+    ):
+        photo = open_photo(print_path)
+        truth = np.asarray(Image.open(mask_path).convert("L")) > 127
+        if truth.shape != (photo.gray.height, photo.gray.width):
+            raise DataError(
+                f"{mask_path}: a {truth.shape[1]}x{truth.shape[0]} mask for a "
+                f"{photo.gray.width}x{photo.gray.height} print"
+            )
+        repaired = restorer.restore(photo, tone="off")
+        found = repaired.mask
+        rows[name] = {
+            **tolerant_mask_scores(found, truth),
+            "marked_share": float(truth.mean()),
+            "found_share": float(found.mean()),
+        }
+        gray = np.asarray(photo.gray)
+        panels = [Image.fromarray(gray).convert("RGB")]
+        for mask in (truth, found):
+            overlay = np.stack([gray] * 3, axis=-1)
+            overlay[mask] = (255, 40, 40)
+            panels.append(Image.fromarray(overlay))
+        panels.append(repaired.photo.gray.convert("RGB"))
+        grid.append((name, panels))
+    summary = {
+        "folder": str(folder),
+        "tolerance_px": REAL_TOLERANCE_PX,
+        "prints": rows,
+        "mean": {
+            key: float(np.mean([r[key] for r in rows.values()]))
+            for key in next(iter(rows.values()))
+        },  # fmt: skip
+    }
+    return summary, grid
+
+
 def false_repair_share(untouched: np.ndarray, clean: np.ndarray) -> float:
     """The share of a clean photo's pixels its repair changed by more than
     `FALSE_REPAIR_LEVELS`."""
@@ -103,6 +199,7 @@ def evaluate_restoration(
     grid_count: int = 6,
     damage: DamageConfig | None = None,
     progress: bool = True,
+    real: Path | None = None,
 ) -> RestoreEvalResult:
     """Damage, repair and score every photo of `data` (a folder or a .tar shard).
 
@@ -111,7 +208,9 @@ def evaluate_restoration(
     With `enlarge_to`, smaller photos are first enlarged (bicubic) to that long side:
     their damage is then as wide as on a scan of that size, which thumbnails never show.
     With `grain`, every photo gets film grain of that many levels before its damage: the
-    grain is part of the clean photo, to be kept, as on a scan of a grainy print.
+    grain is part of the clean photo, to be kept, as on a scan of a grainy print. With
+    `real`, a folder of real prints and their hand masks is scored too
+    (`evaluate_real_damage`).
     """
     if enlarge_to is not None and enlarge_to > max_side:
         raise InvalidOptionError(f"--enlarge-to {enlarge_to} is larger than --max-side {max_side}")
@@ -132,7 +231,13 @@ def evaluate_restoration(
         try:
             image = load()
         except (OSError, ValueError) as exc:
-            bar.write(f"skipping {name}: {exc}")
+            bar.write(f"skipping {name}: {exc}", file=sys.stderr)
+            continue
+        if min(image.size) < MIN_SIDE:  # the generator's blurs need room
+            bar.write(
+                f"skipping {name}: {image.width}x{image.height} is too small to damage",
+                file=sys.stderr,
+            )
             continue
         clean = film_grain(clean_gray(image, max_side, enlarge_to), grain, index)
         damaged = damage_for_evaluation(clean, index, damage)
@@ -189,7 +294,10 @@ def evaluate_restoration(
         "false_repair_levels": FALSE_REPAIR_LEVELS,
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    return RestoreEvalResult(summary, grid)
+    real_grid = None
+    if real is not None:
+        summary["real_damage"], real_grid = evaluate_real_damage(restorer, real, progress)
+    return RestoreEvalResult(summary, grid, real_grid)
 
 
 def write_restore_report(result: RestoreEvalResult, out_dir: Path) -> None:
@@ -226,4 +334,27 @@ def write_restore_report(result: RestoreEvalResult, out_dir: Path) -> None:
         "![damaged | found | repaired | clean](grid.png)",
         "",
     ]
+    if real := s.get("real_damage"):
+        lines += _real_damage_lines(real)
+    if result.real_grid:
+        image_grid(result.real_grid, REAL_GRID_COLUMNS, cell=260).save(out_dir / "real.png")
     (out_dir / "report.md").write_text("\n".join(lines))
+
+
+def _real_damage_lines(real: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## Real damage: `{real['folder']}`",
+        "",
+        f"The detector's mask against each print's hand-marked mask, a pixel counting as "
+        f"right within {real['tolerance_px']} px of the other mask.",
+        "",
+        "| print | precision | recall | F1 | marked by hand | found |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = {**real["prints"], "**mean**": real["mean"]}
+    for name, row in rows.items():
+        lines.append(
+            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+            f"{100 * row['marked_share']:.2f}% | {100 * row['found_share']:.2f}% |"
+        )
+    return [*lines, "", "![print | marked by hand | found | repaired](real.png)", ""]
