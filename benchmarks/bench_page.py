@@ -17,14 +17,11 @@ import argparse
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
+from bench_server import DEFAULT_PHOTO_DIR, free_port, grainy_jpeg, start_server
 from playwright.sync_api import expect, sync_playwright
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_server import DEFAULT_PHOTO_DIR, free_port, grainy_jpeg, start_server  # noqa: E402
 
 SCREENS = {
     "laptop 1280x900": {"viewport": {"width": 1280, "height": 900}},
