@@ -93,3 +93,42 @@ def test_faint_defects_change_the_photo_less() -> None:
     faint = damage_photo(gray, np.random.default_rng(4), replace(scratches, faint_share=1))
     assert faint.mask.any()
     assert np.median(faint.image[faint.mask]) < np.median(strong.image[strong.mask]) - 10
+
+
+def test_real_print_kinds_leave_the_default_damage_as_it_was() -> None:
+    """The new kinds draw nothing, and take no random numbers, unless switched on: the
+    seeded evaluation damage the bars were set on stays the same."""
+    photo = _photo()
+    before = damage_photo(photo, np.random.default_rng(3), ALL)
+    explicit = replace(ALL, emulsion_prob=0.0, flake_prob=0.0, edge_prob=0.0)
+    after = damage_photo(photo, np.random.default_rng(3), explicit)
+    assert np.array_equal(before.image, after.image)
+
+
+def test_emulsion_cracks_wander_in_width_with_ragged_edges() -> None:
+    from scipy import ndimage
+
+    cracks = replace(NONE, emulsion_prob=1.0, emulsion_cracks=(3, 3), blur=(0.0, 0.0))
+    damaged = damage_photo(_photo(1000, 1000), np.random.default_rng(5), cracks, scale=1.0)
+    assert damaged.mask.any()
+    # Half the width of the crack at each pixel of its middle line: thin and wide stretches.
+    depth = ndimage.distance_transform_edt(damaged.mask)
+    ridge = damaged.mask & (depth == ndimage.maximum_filter(depth, size=3))
+    widths = 2 * depth[ridge]
+    assert np.percentile(widths, 10) <= 2.5 and np.percentile(widths, 90) >= 4.5
+
+
+def test_flakes_and_worn_edges_mark_what_they_draw() -> None:
+    photo = _photo()
+    edges = damage_photo(photo, np.random.default_rng(2), replace(NONE, edge_prob=1.0), scale=1.0)
+    border = np.zeros_like(edges.mask)
+    border[:12], border[-12:], border[:, :12], border[:, -12:] = True, True, True, True
+    assert edges.mask.any() and edges.mask[border].mean() > 0.05
+    # A worn border stays near the border (at most 3% of the side, and a torn corner).
+    inner = np.zeros_like(edges.mask)
+    inner[100:200, 120:280] = True
+    assert not edges.mask[inner].any()
+    flakes = replace(NONE, flake_prob=1.0, flakes=(5, 5))
+    damaged = damage_photo(photo, np.random.default_rng(4), flakes, scale=1.0)
+    changed = np.abs(damaged.image.astype(int) - photo.astype(int)) >= 6
+    assert damaged.mask.any() and not (damaged.mask & ~changed).any()
