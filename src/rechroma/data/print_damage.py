@@ -252,13 +252,26 @@ def _crack_network(
         line_width = max(1, round(root_width * scale / (1 + depth * 0.5)))
         draw.line(points, fill=_opacity(rng, 0.7, cfg.faint_share), width=line_width)
         segments += 1
-        if depth < 3:
-            for _ in range(int(rng.integers(0, 3))):
-                branch = points[int(rng.integers(1, len(points)))]
-                turn = float(rng.choice([-1, 1])) * float(rng.uniform(0.4, 1.3))
-                stack.append(
-                    (branch, angle + turn, length * float(rng.uniform(0.3, 0.6)), depth + 1)
-                )
+        _branch_out(stack, points, angle, length, depth, rng, (0.4, 1.3), (0.3, 0.6))
+
+
+def _branch_out(
+    stack: list,
+    points: list[tuple[float, float]],
+    angle: float,
+    length: float,
+    depth: int,
+    rng: np.random.Generator,
+    turn: tuple[float, float],
+    shrink: tuple[float, float],
+) -> None:
+    """Up to two branches from points of a crack, turned away and shorter, three deep."""
+    if depth >= 3:
+        return
+    for _ in range(int(rng.integers(0, 3))):
+        branch = points[int(rng.integers(1, len(points)))]
+        heading = angle + float(rng.choice([-1, 1])) * float(rng.uniform(*turn))
+        stack.append((branch, heading, length * float(rng.uniform(*shrink)), depth + 1))
 
 
 def _ragged_line(
@@ -323,13 +336,7 @@ def _emulsion_cracks(
             index = int(rng.integers(0, len(points)))
             _flake(draw, points[index], widths[index] * float(rng.uniform(1.5, 3.5)), rng, fill)
         segments += 1
-        if depth < 3:
-            for _ in range(int(rng.integers(0, 3))):
-                branch = points[int(rng.integers(1, len(points)))]
-                turn = float(rng.choice([-1, 1])) * float(rng.uniform(0.5, 1.4))
-                stack.append(
-                    (branch, angle + turn, length * float(rng.uniform(0.25, 0.6)), depth + 1)
-                )
+        _branch_out(stack, points, angle, length, depth, rng, (0.5, 1.4), (0.25, 0.6))
 
 
 def _flake(
