@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "docs" / "real-damage"
 HELD_OUT = ROOT.parent / "shared" / "data" / "places" / "train-002.tar"
 CROP = 160
-# The kinds real prints show, all on: as configs/restore-v6.toml trains with them.
+# The kinds real prints show, all on: as configs/restore-v7.toml trains with them.
 REAL_KINDS = DamageConfig(
     emulsion_prob=0.8, flake_prob=0.6, edge_prob=0.4, crease_prob=0.3, faint_share=0.3
 )
