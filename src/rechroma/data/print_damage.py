@@ -235,43 +235,49 @@ def _crack_network(
     cfg: DamageConfig,
 ) -> None:
     """Cracked emulsion: a thin jagged line that branches, and branches again."""
+    for points, depth in _crack_tree(
+        width, height, rng, (0.08, 0.3), 40, 12, 0.35, (0.4, 1.3), (0.3, 0.6)
+    ):
+        root_width = float(rng.uniform(*cfg.crack_width))
+        line_width = max(1, round(root_width * scale / (1 + depth * 0.5)))
+        draw.line(points, fill=_opacity(rng, 0.7, cfg.faint_share), width=line_width)
+
+
+def _crack_tree(
+    width: int,
+    height: int,
+    rng: np.random.Generator,
+    reach: tuple[float, float],
+    limit: int,
+    steps: int,
+    bend: float,
+    turn: tuple[float, float],
+    shrink: tuple[float, float],
+) -> Iterator[tuple[list[tuple[float, float]], int]]:
+    """The segments of a branching crack, `(points, depth)`, at most `limit` of them: a
+    jagged path from a random point, `reach` of the diagonal long, and up to two branches
+    from each, turned by `turn` and shortened by `shrink`, three deep. The caller draws
+    each segment before its branches are drawn, so its random numbers come in between."""
     diagonal = math.hypot(width, height)
     stack = [
         (
             (float(rng.uniform(0, width)), float(rng.uniform(0, height))),
             float(rng.uniform(0, 2 * math.pi)),
-            float(rng.uniform(0.08, 0.3)) * diagonal,
+            float(rng.uniform(*reach)) * diagonal,
             0,
         )
     ]
     segments = 0
-    while stack and segments < 40:
+    while stack and segments < limit:
         start, angle, length, depth = stack.pop()
-        points = _curve(start, angle, length, 12, 0.35, rng)  # jagged, unlike a scratch
-        root_width = float(rng.uniform(*cfg.crack_width))
-        line_width = max(1, round(root_width * scale / (1 + depth * 0.5)))
-        draw.line(points, fill=_opacity(rng, 0.7, cfg.faint_share), width=line_width)
+        points = _curve(start, angle, length, steps, bend, rng)
+        yield points, depth
         segments += 1
-        _branch_out(stack, points, angle, length, depth, rng, (0.4, 1.3), (0.3, 0.6))
-
-
-def _branch_out(
-    stack: list,
-    points: list[tuple[float, float]],
-    angle: float,
-    length: float,
-    depth: int,
-    rng: np.random.Generator,
-    turn: tuple[float, float],
-    shrink: tuple[float, float],
-) -> None:
-    """Up to two branches from points of a crack, turned away and shorter, three deep."""
-    if depth >= 3:
-        return
-    for _ in range(int(rng.integers(0, 3))):
-        branch = points[int(rng.integers(1, len(points)))]
-        heading = angle + float(rng.choice([-1, 1])) * float(rng.uniform(*turn))
-        stack.append((branch, heading, length * float(rng.uniform(*shrink)), depth + 1))
+        if depth < 3:
+            for _ in range(int(rng.integers(0, 3))):
+                branch = points[int(rng.integers(1, len(points)))]
+                heading = angle + float(rng.choice([-1, 1])) * float(rng.uniform(*turn))
+                stack.append((branch, heading, length * float(rng.uniform(*shrink)), depth + 1))
 
 
 def _ragged_line(
@@ -310,20 +316,9 @@ def _emulsion_cracks(
 ) -> None:
     """Cracked emulsion as on real prints: a jagged branching network whose width wanders
     along each crack, with ragged edges and chips flaking off beside it."""
-    diagonal = math.hypot(width, height)
     low, high = cfg.emulsion_width
-    stack = [
-        (
-            (float(rng.uniform(0, width)), float(rng.uniform(0, height))),
-            float(rng.uniform(0, 2 * math.pi)),
-            float(rng.uniform(0.06, 0.25)) * diagonal,
-            0,
-        )
-    ]
-    segments = 0
-    while stack and segments < 30:
-        start, angle, length, depth = stack.pop()
-        points = _curve(start, angle, length, 16, 0.3, rng)
+    tree = _crack_tree(width, height, rng, (0.06, 0.25), 30, 16, 0.3, (0.5, 1.4), (0.25, 0.6))
+    for points, depth in tree:
         # The width wanders: a random walk in log space, held inside the range.
         level = float(rng.uniform(math.log(low), math.log(high))) - 0.4 * depth
         widths = []
@@ -335,8 +330,6 @@ def _emulsion_cracks(
         for _ in range(int(rng.poisson(1.0))):  # chips flaking off along the crack
             index = int(rng.integers(0, len(points)))
             _flake(draw, points[index], widths[index] * float(rng.uniform(1.5, 3.5)), rng, fill)
-        segments += 1
-        _branch_out(stack, points, angle, length, depth, rng, (0.5, 1.4), (0.25, 0.6))
 
 
 def _flake(
