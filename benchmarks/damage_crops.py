@@ -20,7 +20,7 @@ from PIL import Image
 
 from rechroma.data.print_damage import DamageConfig, damage_photo
 from rechroma.evaluation.evaluate import colour_photos, image_grid
-from rechroma.evaluation.restore import real_damage_prints
+from rechroma.evaluation.restore import load_real_print, real_damage_prints
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "docs" / "real-damage"
@@ -41,8 +41,8 @@ def overlay(gray: np.ndarray, mask: np.ndarray) -> Image.Image:
 def real_crops(boxes: dict[str, list[list[int]]]) -> list[tuple[str, list[Image.Image]]]:
     rows = []
     for name, print_path, mask_path in real_damage_prints(REAL):
-        gray = np.asarray(Image.open(print_path).convert("L"))
-        mask = np.asarray(Image.open(mask_path).convert("L")) > 127
+        photo, mask = load_real_print(print_path, mask_path)
+        gray = np.asarray(photo.gray)
         for x, y in boxes.get(name, []):
             crop = np.s_[y : y + CROP, x : x + CROP]
             panels = [Image.fromarray(gray[crop]).convert("RGB"), overlay(gray[crop], mask[crop])]

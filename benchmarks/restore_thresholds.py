@@ -79,16 +79,20 @@ def score_set(
 
 def score_real(restorer, folder: Path, thresholds: tuple[float, ...]) -> dict:
     """Per print and threshold: precision, recall and F1 against the hand mask."""
-    from rechroma.evaluation.restore import real_damage_prints, tolerant_mask_scores
-    from rechroma.images import open_photo
+    from rechroma.evaluation.restore import (
+        REAL_TOLERANCE_PX,
+        load_real_print,
+        mask_scores,
+        real_damage_prints,
+    )
 
     scores: dict[str, dict[float, dict[str, float]]] = {}
     for name, print_path, mask_path in real_damage_prints(folder):
-        photo = open_photo(print_path)
-        truth = np.asarray(Image.open(mask_path).convert("L")) > 127
+        photo, truth = load_real_print(print_path, mask_path)
         probability = restorer.probability(photo.gray)
         scores[name] = {
-            t: tolerant_mask_scores(restorer.mask(probability, t), truth) for t in thresholds
+            t: mask_scores(restorer.mask(probability, t), truth, REAL_TOLERANCE_PX)
+            for t in thresholds
         }
     return scores
 

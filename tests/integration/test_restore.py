@@ -160,22 +160,22 @@ def test_eval_restore_reports_and_draws(tiny_detector, photos_val, tmp_path) -> 
 
 
 def test_hand_masks_are_met_within_two_pixels() -> None:
-    from rechroma.evaluation.restore import tolerant_mask_scores
+    from rechroma.evaluation.restore import REAL_TOLERANCE_PX, mask_scores
 
     truth = np.zeros((100, 100), bool)
     truth[50, 10:90] = True  # a crack drawn by hand, one pixel wide
     for shift, expected in ((0, 1.0), (1, 1.0), (2, 1.0), (3, 0.0)):
         found = np.roll(truth, shift, axis=0)
-        scores = tolerant_mask_scores(found, truth)
+        scores = mask_scores(found, truth, REAL_TOLERANCE_PX)
         assert scores["precision"] == scores["recall"] == expected, shift
     found = truth.copy()
     found[5:15, 5:15] = True  # a blotch far from any crack: found, but not damage
-    scores = tolerant_mask_scores(found, truth)
+    scores = mask_scores(found, truth, REAL_TOLERANCE_PX)
     assert scores["recall"] == 1.0 and scores["precision"] == pytest.approx(80 / 180)
 
 
 def test_eval_restore_scores_real_prints_against_hand_masks(tiny_detector, tmp_path) -> None:
-    from rechroma.evaluation.restore import tolerant_mask_scores
+    from rechroma.evaluation.restore import REAL_TOLERANCE_PX, mask_scores
 
     prints = tmp_path / "real"
     prints.mkdir()
@@ -202,7 +202,7 @@ def test_eval_restore_scores_real_prints_against_hand_masks(tiny_detector, tmp_p
     for name, folder in (("cracked", prints), ("creased", elsewhere)):
         found = restorer.restore(Image.open(folder / f"{name}.png"), tone="off").mask
         truth = np.asarray(Image.open(prints / f"{name}-mask.png")) > 127
-        expected = tolerant_mask_scores(found, truth)
+        expected = mask_scores(found, truth, REAL_TOLERANCE_PX)
         for key, value in expected.items():
             assert real["prints"][name][key] == pytest.approx(value)
         assert real["prints"][name]["marked_share"] == pytest.approx(truth.mean())

@@ -31,7 +31,7 @@ from rechroma.data.print_damage import DamageConfig, Damaged, add_noise, damage_
 from rechroma.errors import DataError, InvalidOptionError
 from rechroma.evaluation.evaluate import count_images, image_grid, image_sources
 from rechroma.evaluation.metrics import psnr, ssim
-from rechroma.images import open_photo
+from rechroma.images import Photo, open_photo
 from rechroma.restoration.restorer import Restorer
 
 # Damage seeds for evaluation: far from any seed a training run draws.
@@ -91,24 +91,17 @@ def lightness_psnr(image: np.ndarray, clean: np.ndarray) -> float:
     return psnr(_as_tensor(image), _as_tensor(clean)).item()
 
 
-def mask_scores(found: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Precision, recall and F1 of a predicted damage mask against the true one."""
-    hits = int((found & truth).sum())
-    precision = hits / max(1, int(found.sum()))
-    recall = hits / max(1, int(truth.sum()))
-    f1 = 2 * precision * recall / max(1e-9, precision + recall)
-    return {"precision": precision, "recall": recall, "f1": f1}
-
-
-def tolerant_mask_scores(
-    found: np.ndarray, truth: np.ndarray, tolerance: int = REAL_TOLERANCE_PX
-) -> dict[str, float]:
-    """Precision, recall and F1 of a found mask against a hand-marked one, each pixel
-    counted as right when the other mask has a pixel within `tolerance` pixels of it."""
-    radius = np.arange(-tolerance, tolerance + 1)
-    disk = (radius[:, None] ** 2 + radius[None, :] ** 2 <= tolerance**2).astype(np.uint8)
-    near_truth = cv2.dilate(truth.astype(np.uint8), disk).astype(bool)
-    near_found = cv2.dilate(found.astype(np.uint8), disk).astype(bool)
+def mask_scores(found: np.ndarray, truth: np.ndarray, tolerance: int = 0) -> dict[str, float]:
+    """Precision, recall and F1 of a predicted damage mask against the true one. With a
+    `tolerance`, a pixel counts as right when the other mask has a pixel within that many
+    pixels of it (for hand-marked masks, whose edges are uncertain by a pixel or two)."""
+    near_truth, near_found = truth, found
+    if tolerance:
+        # A Euclidean disk: OpenCV's ellipse of this size also takes (2, 1) at radius 2.
+        radius = np.arange(-tolerance, tolerance + 1)
+        disk = (radius[:, None] ** 2 + radius[None, :] ** 2 <= tolerance**2).astype(np.uint8)
+        near_truth = cv2.dilate(truth.astype(np.uint8), disk).astype(bool)
+        near_found = cv2.dilate(found.astype(np.uint8), disk).astype(bool)
     precision = int((found & near_truth).sum()) / max(1, int(found.sum()))
     recall = int((truth & near_found).sum()) / max(1, int(truth.sum()))
     f1 = 2 * precision * recall / max(1e-9, precision + recall)
@@ -136,6 +129,18 @@ def real_damage_prints(folder: Path) -> list[tuple[str, Path, Path]]:
     return prints
 
 
+def load_real_print(print_path: Path, mask_path: Path) -> tuple[Photo, np.ndarray]:
+    """A real print as the detector sees it, and its hand mask (True where damaged)."""
+    photo = open_photo(print_path)
+    truth = np.asarray(Image.open(mask_path).convert("L")) > 127
+    if truth.shape != (photo.gray.height, photo.gray.width):
+        raise DataError(
+            f"{mask_path}: a {truth.shape[1]}x{truth.shape[0]} mask for a "
+            f"{photo.gray.width}x{photo.gray.height} print"
+        )
+    return photo, truth
+
+
 def evaluate_real_damage(
     restorer: Restorer, folder: Path, progress: bool = True
 ) -> tuple[dict[str, Any], list[tuple[str, list[Image.Image]]]]:
@@ -148,17 +153,11 @@ def evaluate_real_damage(
     for name, print_path, mask_path in tqdm(
         prints, desc="real damage", unit="print", disable=not progress
     ):
-        photo = open_photo(print_path)
-        truth = np.asarray(Image.open(mask_path).convert("L")) > 127
-        if truth.shape != (photo.gray.height, photo.gray.width):
-            raise DataError(
-                f"{mask_path}: a {truth.shape[1]}x{truth.shape[0]} mask for a "
-                f"{photo.gray.width}x{photo.gray.height} print"
-            )
+        photo, truth = load_real_print(print_path, mask_path)
         repaired = restorer.restore(photo, tone="off")
         found = repaired.mask
         rows[name] = {
-            **tolerant_mask_scores(found, truth),
+            **mask_scores(found, truth, REAL_TOLERANCE_PX),
             "marked_share": float(truth.mean()),
             "found_share": float(found.mean()),
         }
@@ -177,7 +176,7 @@ def evaluate_real_damage(
         "mean": {
             key: float(np.mean([r[key] for r in rows.values()]))
             for key in next(iter(rows.values()))
-        },  # fmt: skip
+        },
     }
     return summary, grid
 
