@@ -9,7 +9,7 @@ const PREVIEW_MAX_SIDE = 1600; // pixels of the on-screen preview; downloads are
 // While pins are edited, a gray copy this large goes to the server, never the full photo:
 // the network sees the same render size either way, and a click answers in a blink.
 const EDIT_MAX_SIDE = 800;
-const THUMB_SIDE = 160;
+export const THUMB_SIDE = 160;
 // Zoomed in this far past the preview's own pixels, the full-size result is fetched and
 // shown instead, so a 12 MP scan can be judged pixel by pixel.
 const DETAIL_AFTER = 1.1;
@@ -32,8 +32,6 @@ export function createPanel(item) {
   setUpVividness(item);
   setUpHints(item);
   setUpRepair(item);
-  item.viewCentre = () => viewCentre(item);
-  item.previewUpload = () => (item.uploadCopy ??= previewUpload(item));
 }
 
 // Put an item's panel in the editor (the only one shown there) and fit its photo.
@@ -86,17 +84,19 @@ export async function showResult(item, keepBefore = false) {
   if (!keepBefore) {
     // "Before" is the upload itself (a sepia print stays sepia), also once its repaired
     // colour version is shown; the result's gray only where the browser cannot show the
-    // file (TIFF, HEIC).
+    // file (TIFF, HEIC), encoded only then.
     const before = $(".before", item.el);
-    const grayUrl = URL.createObjectURL(await new Promise((done) => grayCanvas.toBlob(done)));
     before.onerror = () => {
       before.onerror = null;
-      before.src = grayUrl;
+      grayCanvas.toBlob((blob) => { before.src = URL.createObjectURL(blob); });
     };
     before.src = URL.createObjectURL(item.file);
     before.alt = `Original of ${item.name}`;
   }
-  item.editCopy = await editCopy(grayCanvas);
+  // Pins' working copy is made from this gray when the first pin needs it, not before the
+  // result is shown.
+  item.grayCanvas = grayCanvas;
+  item.editCopy = null;
   item.resultVersion++;
   $(".view", item.el).hidden = false;
   $(".toolbar", item.el).hidden = false;
@@ -107,8 +107,13 @@ export async function showResult(item, keepBefore = false) {
   if (!item.el.hidden && item.el.isConnected) fit(item);
 }
 
-// The small gray copy pins are tried on (the colour result's luma is the photo's).
-function editCopy(grayCanvas) {
+// The small gray copy pins are tried on (the colour result's luma is the photo's), made
+// once per result.
+export function editCopy(item) {
+  return (item.editCopy ??= encodeEditCopy(item.grayCanvas));
+}
+
+function encodeEditCopy(grayCanvas) {
   const scale = Math.min(1, EDIT_MAX_SIDE / Math.max(grayCanvas.width, grayCanvas.height));
   const canvas = document.createElement("canvas");
   canvas.width = Math.max(1, Math.round(grayCanvas.width * scale));
@@ -120,8 +125,12 @@ function editCopy(grayCanvas) {
 }
 
 // The upload at preview size, for previews that need the original (a repair along the
-// corrected mask); the file itself where the browser cannot read it (TIFF).
-async function previewUpload(item) {
+// corrected mask), made once; the file itself where the browser cannot read it (TIFF).
+export function previewUpload(item) {
+  return (item.uploadCopy ??= encodePreviewUpload(item));
+}
+
+async function encodePreviewUpload(item) {
   try {
     const bitmap = await createImageBitmap(item.file);
     const canvas = document.createElement("canvas");
@@ -356,7 +365,7 @@ function toggleFullscreen(item) {
 }
 
 // The point of the photo in the middle of the view, as fractions of its width and height.
-function viewCentre(item) {
+export function viewCentre(item) {
   const view = $(".view", item.el).getBoundingClientRect();
   const photo = $(".after", item.el).getBoundingClientRect();
   const fx = (view.left + view.width / 2 - photo.left) / photo.width;

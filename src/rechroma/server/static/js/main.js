@@ -4,7 +4,7 @@ import {
   $, fail, finished, oversize, request, save, server, setStatus, shared,
 } from "./common.js";
 import {
-  createPanel, drawThumbnail, fit, openPanel, resultAt, setVividness, showResult,
+  THUMB_SIDE, createPanel, drawThumbnail, fit, openPanel, resultAt, setVividness, showResult,
 } from "./editor.js";
 import { colorizeVideo, isVideo, videoPanel } from "./video.js";
 import { makeZip } from "./zip.js";
@@ -61,7 +61,8 @@ function addFiles(files) {
 async function drawUpload(item) {
   if (item.video) return;
   try {
-    drawThumbnail(item, await createImageBitmap(item.file));
+    // Decoded straight to thumbnail width: no full-size bitmap of a scan held for a card.
+    drawThumbnail(item, await createImageBitmap(item.file, { resizeWidth: THUMB_SIDE }));
   } catch (error) { /* the card stays blank until the colour version arrives */ }
 }
 

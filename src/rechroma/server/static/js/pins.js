@@ -1,7 +1,7 @@
 // Colour pins: hints the person gives, tried on a small copy of the photo, applied at
 // full size on download.
 import { $, request, save, setStatus } from "./common.js";
-import { previewPixels, setPixels } from "./editor.js";
+import { editCopy, previewPixels, setPixels, viewCentre } from "./editor.js";
 
 const HINT_DELAY_MS = 50; // let a drag or a burst of key presses settle first
 
@@ -50,7 +50,7 @@ async function applyPins(item) {
   try {
     let pixels = item.automatic;
     if (item.pins.length) {
-      const copy = item.editCopy;
+      const copy = await editCopy(item);
       const result = await request(copy.file, {
         format: "jpeg", hints: hintsJson(item, copy.width, copy.height),
       });
@@ -165,7 +165,7 @@ export function setUpHints(item) {
     if (!view.classList.contains("placing") || event.key !== "Enter") return;
     if (event.target !== view) return;
     event.preventDefault();
-    const { fx, fy } = item.viewCentre();
+    const { fx, fy } = viewCentre(item);
     item.history.push(JSON.stringify(item.pins));
     item.pins.push({ fx, fy, color: modelColour(item, fx, fy) });
     pinsChanged(item, item.pins.length - 1);

@@ -1,7 +1,7 @@
 // Repair: scratches, dust and cracks filled on the server before the colour goes on; the
 // repair mask shown in red and corrected with a brush.
 import { $, request, save, setStatus } from "./common.js";
-import { previewPixels, setPixels, showResult } from "./editor.js";
+import { previewPixels, previewUpload, setPixels, showResult } from "./editor.js";
 import { hintsJson } from "./pins.js";
 
 
@@ -262,7 +262,7 @@ async function previewRepair(item) {
   const run = ++item.repairRun;
   setStatus(item, "Repairing along your corrections…");
   try {
-    const copy = await item.previewUpload();
+    const copy = await previewUpload(item);
     const options = { format: "jpeg", restore: true, mask: await maskBlob(item) };
     if (item.pins.length) options.hints = hintsJson(item, copy.width, copy.height);
     const result = await request(copy.file, options);
