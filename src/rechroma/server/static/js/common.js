@@ -6,8 +6,12 @@
 export const server = { takesHints: false, restores: false, limits: null };
 
 // What the page as a whole holds: the vividness last applied to every photo (new photos and
-// clips start at it), and what happens when an item is done (the page opens it).
-export const shared = { vividness: 1, onFinished: () => {} };
+// clips start at it), and the page's answers, set by main.js: what happens when an item is
+// done (it may open), when a photo's vividness is applied to all, and when the editor's
+// size changes.
+export const shared = {
+  vividness: 1, onFinished: () => {}, applyVividness: () => {}, refit: () => {},
+};
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
