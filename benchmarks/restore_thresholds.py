@@ -108,16 +108,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--real", type=Path, default=None, help="hand-marked real prints")
     parser.add_argument("--clean-limit", type=float, default=1.0, help="percent of pixels")
+    parser.add_argument(
+        "--scales", type=float, nargs="+", default=None, help="detector scales (1 first)"
+    )
     args = parser.parse_args()
 
     from rechroma.restoration import Restorer
 
     thresholds = tuple(args.thresholds)
     for weights in args.detectors or [None]:
-        restorer = Restorer.load(weights, threads=args.threads)
+        restorer = Restorer.load(weights, threads=args.threads, scales=args.scales)
         name = weights.name if weights else "the shipped detector"
         grainy = f", film grain {args.grain:g} levels" if args.grain else ""
-        print(f"\n## {name} (its own threshold: {restorer.threshold:g}){grainy}\n")
+        scales = ", ".join(f"{s:g}" for s in restorer.scales)
+        print(f"\n## {name} (its own threshold: {restorer.threshold:g}; scales {scales}){grainy}\n")
         print("| set | size | threshold | PSNR gain | F1 | precision | recall | clean changed |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         mean_f1 = dict.fromkeys(thresholds, 0.0)

@@ -23,6 +23,7 @@ from rechroma.images import (
 )
 from rechroma.inference.colorizer import Colorizer
 from rechroma.inference.hints import Hint, HintLike, as_hints
+from rechroma.inference.reference import ReferenceSet, ReferenceSource, load_references
 from rechroma.paths import default_output
 
 
@@ -45,6 +46,8 @@ def colorize(
     colorizer: Colorizer | None = None,
     output: str | os.PathLike | None = None,
     quality: int | None = None,
+    reference: ReferenceSource | Sequence[ReferenceSource] | ReferenceSet | None = None,
+    reference_strength: float = 1.0,
 ) -> Path | bytes | Image.Image | np.ndarray:
     """Colorize one photo and answer in the kind it came as.
 
@@ -58,6 +61,12 @@ def colorize(
         render_size: short side at which the network sees the photo (the model's default).
         colorizer: a loaded model to reuse; loaded fresh (the shipped one) when None, so
             pass `Colorizer.load()` when colouring many photos.
+        reference: a colour photo of the same things (a path, a folder of them, bytes, a
+            PIL image or an RGB array, or a list of those): its colours, matched to the
+            photo, guide the colouring; the photo keeps its lightness. For many photos,
+            read the references once with `rechroma.inference.reference.load_references`
+            and pass what it returns.
+        reference_strength: 0 (the automatic colour) to 1 (the reference's in full).
         output: for a path, where to write (format from its extension); default
             `<name>-colour<ext>` beside the input. Never the input itself.
         quality: JPEG/WebP quality of encoded answers (95).
@@ -71,23 +80,29 @@ def colorize(
     """
     hints = as_hints(hints)  # a malformed hint fails before the model loads
     colorizer = colorizer or Colorizer.load()
+    if reference is not None and not isinstance(reference, ReferenceSet):
+        reference = load_references(colorizer, reference, strength=reference_strength)
     if isinstance(image, str | os.PathLike):
         dst = Path(output) if output is not None else default_output(Path(image))
-        return _colorize_path(Path(image), dst, colorizer, vividness, hints, render_size, quality)
+        return _colorize_path(
+            Path(image), dst, colorizer, vividness, hints, render_size, quality, reference
+        )
     if output is not None:
         raise InvalidOptionError("output= is for path input; other kinds are answered in kind")
     if isinstance(image, bytes | bytearray | memoryview):
         photo = open_photo(bytes(image), name="bytes")
         format_name = answer_format(photo)
         result = colorizer.colorize_photo(
-            photo, render_size, vividness, hints=hints, format_name=format_name
+            photo, render_size, vividness, hints=hints, format_name=format_name, reference=reference
         )
         options = {"quality": quality or 95} if format_name == "JPEG" else {}
         return encode_photo(photo, result, format_name, **options)
     if isinstance(image, Image.Image):
-        return colorizer.colorize(image, render_size, vividness, hints=hints)
+        return colorizer.colorize(image, render_size, vividness, hints=hints, reference=reference)
     if isinstance(image, np.ndarray):
-        result = colorizer.colorize(_image_of_array(image), render_size, vividness, hints=hints)
+        result = colorizer.colorize(
+            _image_of_array(image), render_size, vividness, hints=hints, reference=reference
+        )
         pixels = np.asarray(result)
         if np.issubdtype(image.dtype, np.floating):
             return pixels.astype(np.float32) / 255.0
@@ -105,11 +120,18 @@ def _colorize_path(
     hints: Sequence[Hint],
     render_size: int | None,
     quality: int | None,
+    reference: ReferenceSet | None,
 ) -> Path:
     if dst.exists() and dst.resolve() == src.resolve():
         raise InvalidOptionError(f"{dst}: the output would overwrite the input")
     return colorizer.colorize_file(
-        src, dst, render_size, quality=quality, vividness=vividness, hints=hints
+        src,
+        dst,
+        render_size,
+        quality=quality,
+        vividness=vividness,
+        hints=hints,
+        reference=reference,
     )
 
 

@@ -145,6 +145,39 @@ def open_photo(
     person can act on, starting with `name` (the path, or "upload" for bytes). `timings`,
     when given, gets the seconds of "decode", "exif" and "luma" added.
     """
+    image = _open_checked(source, max_pixels, name, timings, luma_only=True)
+    return _to_photo(image, timings)
+
+
+def open_colour_photo(
+    source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+) -> Image.Image:
+    """Decode a file or bytes into an upright sRGB image, mode "RGB" (a reference photo,
+    whose colours are read). The same checks and messages as `open_photo`; transparency
+    is dropped, an ICC profile converted."""
+    image = _open_checked(source, max_pixels, name, None, luma_only=False)
+    _readable_exif(image)
+    _make_upright(image)
+    icc_profile = image.info.get("icc_profile")
+    if image.mode in DEEP_GRAY_MODES:
+        return _to_8bit_gray(image).convert("RGB")
+    if image.mode not in ("RGB", "CMYK"):
+        image = image.convert("RGBA" if "transparency" in image.info else image.mode)
+        image = image.convert("RGB")
+    if icc_profile:
+        return _to_srgb(image, icc_profile)
+    return image.convert("RGB")
+
+
+def _open_checked(
+    source: str | Path | bytes,
+    max_pixels: int,
+    name: str | None,
+    timings: dict[str, float] | None,
+    luma_only: bool,
+) -> Image.Image:
+    """Open and decode `source`, refusing what cannot be a photo with a reason that
+    starts with `name`; with `luma_only`, a JPEG decodes its luma alone."""
     name = name or ("upload" if isinstance(source, bytes) else str(source))
     _register_heif_decoder()
     if isinstance(source, bytes):
@@ -171,7 +204,8 @@ def open_photo(
                     f"{name}: {image.width}x{image.height} is {pixels / 1e6:.0f} megapixels, "
                     f"over the limit of {max_pixels / 1e6:.0f}"
                 )
-            _decode_luma_only(image)
+            if luma_only:
+                _decode_luma_only(image)
             image.load()
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{name}: too many pixels ({exc})") from exc
@@ -179,7 +213,7 @@ def open_photo(
         raise UnsupportedImageError(_unidentified_message(name, handle)) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"{name}: truncated or corrupt image ({exc})") from exc
-    return _to_photo(image, timings)
+    return image
 
 
 @functools.cache

@@ -60,6 +60,30 @@ def test_tiled_detection_equals_the_whole_photo(tiny_detector, monkeypatch) -> N
     assert np.abs(tiled - whole).max() <= 1
 
 
+def test_smaller_scales_add_to_the_working_size_answer(tmp_path) -> None:
+    # The tiny detector with its output layer sharpened, so its answers differ by scale.
+    torch.manual_seed(0)
+    kwargs = {"width": 4, "depth": 2, "max_channels": 8}
+    model = build_model("defect-unet", **kwargs)
+    with torch.no_grad():
+        model.head.weight.mul_(40)
+    detector = save_weights(tmp_path / "sharp.safetensors", model, "defect-unet", kwargs, step=0)
+    photo = Image.fromarray(_photo((400, 300)))
+    alone = np.asarray(Restorer.load(detector).probability(photo)).astype(int)
+    scaled = Restorer.load(detector, scales=(1.0, 0.5))
+    assert scaled.scales == (1.0, 0.5)
+    both = np.asarray(scaled.probability(photo)).astype(int)
+    half = Restorer.load(detector).probability(photo.resize((200, 150), Image.Resampling.BOX))
+    half = np.asarray(half.resize(photo.size, Image.Resampling.BILINEAR)).astype(int)
+    # The most confident of the two answers at each pixel (to a level of rounding).
+    assert np.abs(both - np.maximum(alone, half)).max() <= 2
+    assert (half > alone + 2).any() and (both > alone + 2).any()
+    # A photo whose half would be a thumbnail is looked at at its own size only.
+    small = Image.fromarray(_photo((150, 120)))
+    at_own_size = Restorer.load(detector).probability(small)
+    np.testing.assert_array_equal(np.asarray(scaled.probability(small)), np.asarray(at_own_size))
+
+
 def test_the_fill_in_strips_equals_the_whole_photo_fill() -> None:
     import cv2
 
@@ -438,6 +462,16 @@ def test_the_detector_file_carries_its_threshold(tiny_detector, tiny_weights, tm
     again = tmp_path / "again.safetensors"
     assert rechroma("export-weights", str(calibrated), str(again), "--fp16").returncode == 0
     assert Restorer.load(again).threshold == 0.6
+    # Its scales too: the threshold was chosen with them.
+    scaled = tmp_path / "scaled.safetensors"
+    result = rechroma("export-weights", str(calibrated), str(scaled), "--defect-scales", "1", "0.5")
+    assert json.loads(result.stdout)["defect_scales"] == [1.0, 0.5]
+    assert Restorer.load(scaled).scales == (1.0, 0.5) and Restorer.load(calibrated).scales == (1.0,)
+    assert Restorer.load(scaled).threshold == 0.6
+    wrong = rechroma(
+        "export-weights", str(calibrated), str(tmp_path / "y.safetensors"), "--defect-scales", "0.5"
+    )
+    assert wrong.returncode != 0 and "defect scales" in wrong.stderr
     refused = rechroma(
         "export-weights",
         str(tiny_weights),

@@ -91,10 +91,27 @@ def test_a_detectors_threshold_round_trips_and_is_absent_by_default(tmp_path) ->
         )
 
 
+def test_a_detectors_scales_round_trip_and_are_checked(tmp_path) -> None:
+    kwargs = {"width": 4, "depth": 2, "max_channels": 8}
+    model = build_model("defect-unet", **kwargs)
+    plain = save_weights(tmp_path / "plain.safetensors", model, "defect-unet", kwargs, step=1)
+    scaled = save_weights(
+        tmp_path / "scaled.safetensors", model, "defect-unet", kwargs, 1, defect_scales=(1, 0.5)
+    )
+    assert read_info(plain).defect_scales is None
+    assert read_info(scaled).defect_scales == (1.0, 0.5)
+    for bad in ((0.5,), (1, 0), (1, 2), (), (1, 0.8, 0.6, 0.4, 0.2)):
+        with pytest.raises(CheckpointError, match="defect scales"):
+            save_weights(
+                tmp_path / "bad.safetensors", model, "defect-unet", kwargs, 1, defect_scales=bad
+            )
+
+
 @pytest.mark.parametrize(
     ("model", "key", "value"),
     [("unet", "chroma_gain", v) for v in ("nan", "-1", "9", "loud")]
-    + [("defect-unet", "defect_threshold", v) for v in ("nan", "0", "1", "high")],
+    + [("defect-unet", "defect_threshold", v) for v in ("nan", "0", "1", "high")]
+    + [("defect-unet", "defect_scales", v) for v in ("0.5", "[0.5]", "[1, 3]", "[]", "{")],
 )
 def test_a_damaged_calibration_is_refused(tmp_path, model: str, key: str, value: str) -> None:
     from safetensors.torch import save_file

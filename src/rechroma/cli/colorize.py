@@ -28,6 +28,7 @@ from rechroma.paths import STDIO
 if TYPE_CHECKING:
     from rechroma.inference.files import BatchReport
     from rechroma.inference.hints import Hint
+    from rechroma.inference.reference import ReferenceOptions
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,30 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="JSON|FOLDER",
         help="hints JSON for one photo, or for a folder a folder of <name>.json files "
         "mirroring the input tree",
+    )
+    colour.add_argument(
+        "--reference",
+        dest="references",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PHOTO|FOLDER",
+        help="a colour photo of the same things (a folder: several, pooled); its colours, "
+        "matched to each photo, guide the colouring (repeatable)",
+    )
+    colour.add_argument(
+        "--reference-strength",
+        type=float_in(0.0, 1.0),
+        default=1.0,
+        metavar="S",
+        help="0 the automatic colour, 1 the reference's in full (default)",
+    )
+    colour.add_argument(
+        "--reference-fallback",
+        choices=("none", "global"),
+        default="none",
+        help="where nothing in a photo matches the reference: keep the automatic colour "
+        "(none, default) or move it to the reference's colour statistics (global)",
     )
     clips.add_argument(
         "--stabilize",
@@ -166,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
         _check_hints_fit(hints, source)
     if args.restore and plan.videos:
         raise InvalidOptionError("--restore is for photos; clips are coloured as they are")
+    reference = _reference_options(args)
+    if reference and plan.videos:
+        raise InvalidOptionError("--reference is for photos; clips are coloured as they are")
     # Every output folder must take files before the first photo is coloured.
     for folder in sorted({dst.parent for _, dst in (*plan.pairs, *plan.videos)}):
         check_writable(folder)
@@ -181,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         hints_dir=hints_dir,
         input_root=source if source.is_dir() else None,
         restore=restore_options(args) if args.restore else None,
+        reference=reference,
     )
     ray = None
     if args.ray is not None:
@@ -234,8 +263,13 @@ def _run_stdio(args: argparse.Namespace) -> int:
     if args.quality is not None and "quality" in save_options:
         save_options = {**save_options, "quality": args.quality}
     colorizer = load_colorizer(args)
+    reference = _reference_options(args)
     result = colorizer.colorize_photo(
-        photo, vividness=args.vividness, hints=hints, format_name=format_name
+        photo,
+        vividness=args.vividness,
+        hints=hints,
+        format_name=format_name,
+        reference=reference.load(colorizer) if reference else None,
     )
     encoded = encode_photo(photo, result, format_name, **save_options)
     if args.output == STDIO:
@@ -294,6 +328,20 @@ def _colorize_videos(
         )
         if not args.json:
             print(dst, flush=True)
+
+
+def _reference_options(args: argparse.Namespace) -> ReferenceOptions | None:
+    """`--reference` and its options, the references checked before any photo is coloured."""
+    if not args.references:
+        if args.reference_strength != 1.0 or args.reference_fallback != "none":
+            raise InvalidOptionError("--reference-strength/--reference-fallback need --reference")
+        return None
+    from rechroma.inference.reference import ReferenceOptions, check_reference_files
+
+    check_reference_files(args.references, args.max_pixels or DEFAULT_MAX_PIXELS)
+    return ReferenceOptions(
+        tuple(args.references), args.reference_strength, args.reference_fallback
+    )
 
 
 def _check_hints_fit(hints: tuple[Hint, ...], photo: Path) -> None:

@@ -54,6 +54,23 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="give the model N colour hints per photo, sampled from its truth (seeded)",
     )
     evaluate.add_argument(
+        "--reference",
+        choices=("counterfactual", "frames", "unrelated"),
+        default=None,
+        metavar="MODE",
+        help="score colour from a reference photo made for each photo: counterfactual (its "
+        "truth with the chroma turned, cropped and mirrored), frames (another view of the "
+        "scene) or unrelated (another photo of the set), beside no reference, the global "
+        "transfer and an oracle",
+    )
+    evaluate.add_argument(
+        "--turn",
+        type=float_in(-180.0, 180.0),
+        default=90.0,
+        metavar="DEGREES",
+        help="--reference counterfactual: how far the truth's chroma is turned in Lab (90)",
+    )
+    evaluate.add_argument(
         "--lpips-weights",
         type=Path,
         default=None,
@@ -118,6 +135,8 @@ def run_eval(args: argparse.Namespace) -> int:
             "render_size": colorizer.render_size,
         }
     lpips, lpips_status = _optional_metric("LPIPS", load_lpips, args.lpips_weights)
+    if args.reference is not None:
+        return _run_eval_reference(args, colorizers, lpips, lpips_status)
     inception, fid_status = _optional_metric("FID", load_inception, args.fid_weights)
     result = evaluate(
         methods,
@@ -135,6 +154,33 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     write_report(result, args.out, extra={"models": models})
     print_json(json.loads((args.out / "metrics.json").read_text()), indent=2)
+    return EXIT_OK
+
+
+def _run_eval_reference(args: argparse.Namespace, colorizers, lpips, lpips_status: str) -> int:
+    from rechroma.evaluation.reference import evaluate_reference, write_reference_report
+
+    if args.compare or args.hints:
+        raise InvalidOptionError("--reference scores one model, without --compare or --hints")
+    if not colorizers[0].takes_hints:
+        raise InvalidOptionError(
+            f"--reference: model {colorizers[0].info.model_name!r} does not take colour hints"
+        )
+    result = evaluate_reference(
+        colorizers[0],
+        args.data,
+        args.reference,
+        size=args.size,
+        limit=args.limit,
+        seed=args.seed,
+        turn=args.turn,
+        lpips=lpips,
+        lpips_status=lpips_status,
+        grid_count=args.grid,
+        progress=not args.quiet,
+    )
+    write_reference_report(result, args.out)
+    print_json(result.summary, indent=2)
     return EXIT_OK
 
 

@@ -89,11 +89,20 @@ def _add_output_options(parser: argparse.ArgumentParser, kept: str) -> None:
         help="a damage detector's default threshold (benchmarks/restore_thresholds.py picks "
         f"it); default: keep {kept}",
     )
+    parser.add_argument(
+        "--defect-scales",
+        type=float_in(0.1, 1.0),
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="the scales of its working size a damage detector looks at, 1 first (e.g. 1 0.5; "
+        f"the threshold is chosen with them); default: keep {kept}",
+    )
 
 
 def _write_weights(args: argparse.Namespace, model, info, **report: object) -> int:
-    """Save `model` as `args.out` with --fp16 / --chroma-gain / --defect-threshold applied;
-    print what it wrote."""
+    """Save `model` as `args.out` with --fp16 / --chroma-gain / --defect-threshold /
+    --defect-scales applied; print what it wrote."""
     import torch
 
     from rechroma.models.checkpoint import file_sha256, save_weights
@@ -106,6 +115,13 @@ def _write_weights(args: argparse.Namespace, model, info, **report: object) -> i
                 f"--defect-threshold is for a damage detector; this is a {info.model_name!r}"
             )
         threshold = args.defect_threshold
+    scales = info.defect_scales
+    if args.defect_scales is not None:
+        if info.model_name != "defect-unet":
+            raise InvalidOptionError(
+                f"--defect-scales is for a damage detector; this is a {info.model_name!r}"
+            )
+        scales = tuple(args.defect_scales)
     save_weights(
         args.out,
         model,
@@ -116,6 +132,7 @@ def _write_weights(args: argparse.Namespace, model, info, **report: object) -> i
         dtype=torch.float16 if args.fp16 else None,
         chroma_gain=gain,
         defect_threshold=threshold,
+        defect_scales=scales,
     )
     print_json(
         {
@@ -125,6 +142,7 @@ def _write_weights(args: argparse.Namespace, model, info, **report: object) -> i
             **report,
             "chroma_gain": gain,
             **({"defect_threshold": threshold} if threshold is not None else {}),
+            **({"defect_scales": list(scales)} if scales is not None else {}),
         }
     )
     return EXIT_OK

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -35,6 +36,8 @@ from rechroma.images import (
 )
 from rechroma.inference.hint_spread import spread_hints
 from rechroma.inference.hints import (
+    MAX_HINTS,
+    Hint,
     HintError,
     HintLike,
     as_hints,
@@ -54,6 +57,9 @@ from rechroma.inference.upsample import (
 from rechroma.models.checkpoint import CheckpointInfo, file_sha256, load_generator
 from rechroma.models.fuse import prepare_for_inference
 from rechroma.timing import timed
+
+if TYPE_CHECKING:
+    from rechroma.inference.reference import ReferenceSet
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +237,7 @@ class Colorizer:
         timings: dict[str, float] | None = None,
         hints: Sequence[HintLike] = (),
         prepared: tuple[Image.Image, torch.Tensor, torch.Tensor] | None = None,
+        reference: ReferenceSet | None = None,
     ) -> Prediction:
         """Run the network on a photo (colour input counts as its luma).
 
@@ -241,28 +248,81 @@ class Colorizer:
             hints: known colours at points of the photo (`rechroma.inference.hints`);
                 none is exactly the automatic colouring.
             prepared: `prepare`'s answer for this image and render size, if already made.
+            reference: reference photos (`rechroma.inference.reference`): their colours,
+                matched to this photo, join `hints` (the person's hints win where both
+                fall), at the set's strength.
         """
         hints = as_hints(hints)
-        if hints and not self.takes_hints:
+        if (hints or reference) and not self.takes_hints:
             raise HintError(f"model {self.info.model_name!r} does not take colour hints")
         gray, small_luma, lightness = prepared or self.prepare(image, render_size, timings)
         if hints:
             validate_hints(hints, gray.width, gray.height)
-        small_h, small_w = lightness.shape[-2:]
+        if reference is not None:
+            return self._predict_with_reference(
+                gray, small_luma, lightness, hints, reference, timings
+            )
         with timed(timings, "network"):
-            l_norm = normalize_l(lightness)[None].to(self.device)
-            if hints:
-                channels = hint_channels(hints, gray.size, (small_h, small_w))
-                ab_norm = self.model(l_norm, channels[None].to(self.device))
+            ab = self._ab(gray, lightness, hints)
+        return Prediction(gray=gray, small_luma=small_luma, lightness=lightness, ab=ab)
+
+    def _ab(
+        self,
+        gray: Image.Image,
+        lightness: torch.Tensor,
+        hints: Sequence[Hint],
+        groups: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """The network's `(2, h, w)` ab for `lightness` with `hints` (spread over their
+        regions, in `groups` when given: `spread_hints`)."""
+        small_h, small_w = lightness.shape[-2:]
+        l_norm = normalize_l(lightness)[None].to(self.device)
+        if hints:
+            channels = hint_channels(hints, gray.size, (small_h, small_w))
+            ab_norm = self.model(l_norm, channels[None].to(self.device))
+        else:
+            ab_norm = self.network(l_norm)
+        ab = denormalize_ab(ab_norm.float().cpu()[0])
+        # Hints fix colours at their points, so the gain calibrating the automatic
+        # colour would only pull the answer away from them.
+        if not hints and self.chroma_gain != 1.0:
+            ab = ab * self.chroma_gain
+        if hints and self.spread:
+            ab = spread_hints(ab, lightness, hints, gray.size, groups)
+        return ab
+
+    def _predict_with_reference(
+        self,
+        gray: Image.Image,
+        small_luma: torch.Tensor,
+        lightness: torch.Tensor,
+        hints: tuple[Hint, ...],
+        reference: ReferenceSet,
+        timings: dict[str, float] | None,
+    ) -> Prediction:
+        """`predict` with the references' matches as hints, blended with the automatic
+        colour by the set's strength (or its global transfer where nothing matched)."""
+        from rechroma.inference.reference import global_transfer
+
+        with timed(timings, "reference"):
+            matched, groups = reference.hints_for(self, gray)
+        matched = matched[: MAX_HINTS - len(hints)]
+        # The person's hints come last: each spreads on its own and wins where both fall.
+        groups = [*groups[: len(matched)], *range(len(matched), len(matched) + len(hints))]
+        with timed(timings, "network"):
+            guided = (
+                self._ab(gray, lightness, (*matched, *hints), groups) if matched or hints else None
+            )
+            if guided is not None and reference.strength == 1.0:
+                ab = guided
             else:
-                ab_norm = self.network(l_norm)
-            ab = denormalize_ab(ab_norm.float().cpu()[0])
-            # Hints fix colours at their points, so the gain calibrating the automatic
-            # colour would only pull the answer away from them.
-            if not hints and self.chroma_gain != 1.0:
-                ab = ab * self.chroma_gain
-            if hints and self.spread:
-                ab = spread_hints(ab, lightness, hints, gray.size)
+                automatic = self._ab(gray, lightness, ())
+                if guided is None and reference.fallback == "global":
+                    guided = global_transfer(automatic, reference.references)
+                if guided is None:
+                    ab = automatic
+                else:
+                    ab = automatic + reference.strength * (guided - automatic)
         return Prediction(gray=gray, small_luma=small_luma, lightness=lightness, ab=ab)
 
     @torch.inference_mode()
@@ -377,11 +437,13 @@ class Colorizer:
         vividness: float = 1.0,
         upsampler: str = "guided",
         hints: Sequence[HintLike] = (),
+        reference: ReferenceSet | None = None,
     ) -> Image.Image:
         """Colorize an image (colour input counts as its luma): RGB out, or RGBA when the
-        input has transparency, upright (EXIF orientation applied), the same size."""
+        input has transparency, upright (EXIF orientation applied), the same size.
+        `reference`: reference photos whose matched colours guide it (`predict`)."""
         photo = image if isinstance(image, Photo) else photo_from_image(image)
-        prediction = self.predict(photo, render_size, hints=hints)
+        prediction = self.predict(photo, render_size, hints=hints, reference=reference)
         result = self.render(prediction, vividness, upsampler)
         if photo.alpha is not None:
             result.putalpha(photo.alpha)
@@ -395,6 +457,7 @@ class Colorizer:
         timings: dict[str, float] | None = None,
         hints: Sequence[HintLike] = (),
         format_name: str | None = None,
+        reference: ReferenceSet | None = None,
     ) -> Image.Image | JpegPlanes:
         """Colorize a decoded photo about to be written in `format_name` by `save_photo` or
         `encode_photo` (which put its alpha back), with seconds per stage added to
@@ -405,7 +468,7 @@ class Colorizer:
         encoder stores it, a quarter of the full-size pixels, and no colour conversion
         left for the encoder (docs/BENCHMARKS.md). Every other format gets RGB.
         """
-        prediction = self.predict(photo, render_size, timings, hints)
+        prediction = self.predict(photo, render_size, timings, hints, reference=reference)
         if format_name == "JPEG":
             return self.render_jpeg_planes(prediction, vividness, timings=timings)
         return self.render(prediction, vividness, timings=timings)
@@ -419,6 +482,7 @@ class Colorizer:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         vividness: float = 1.0,
         hints: Sequence[HintLike] = (),
+        reference: ReferenceSet | None = None,
     ) -> Path:
         """Read `src`, colorize it, write `dst` in the format its extension names."""
         src, dst = Path(src), Path(dst)
@@ -426,6 +490,6 @@ class Colorizer:
         photo = open_photo(src, max_pixels=max_pixels)
         check_fits_format(photo.gray.size, format_name, str(src))
         result = self.colorize_photo(
-            photo, render_size, vividness, hints=hints, format_name=format_name
+            photo, render_size, vividness, hints=hints, format_name=format_name, reference=reference
         )
         return save_photo(photo, result, dst, quality)

@@ -27,6 +27,7 @@ from rechroma.inference.hints import Hint, HintError, read_hints_file
 
 if TYPE_CHECKING:
     from rechroma.inference.colorizer import Colorizer
+    from rechroma.inference.reference import ReferenceOptions, ReferenceSet
     from rechroma.restoration import RestoreOptions, Restorer
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class BatchOptions:
     input_root: Path | None = None
     # Repair print damage before colouring (`colorize --restore`); None colours as read.
     restore: RestoreOptions | None = None
+    # Reference photos whose matched colours guide every photo (`colorize --reference`).
+    reference: ReferenceOptions | None = None
 
     def hints_for(self, src: Path) -> tuple[Hint, ...]:
         """The hints that apply to `src`."""
@@ -137,6 +140,7 @@ def colorize_one(
     """Colorize one file into `dst` (repaired first when `options.restore`); a failure is
     returned with its reason, never raised."""
     try:
+        reference = options.reference.load(colorizer) if options.reference else None
         if options.restore is None:
             colorizer.colorize_file(
                 src,
@@ -145,10 +149,13 @@ def colorize_one(
                 max_pixels=options.max_pixels,
                 vividness=options.vividness,
                 hints=options.hints_for(src),
+                reference=reference,
             )
         else:
             assert restorer is not None, "options.restore needs a Restorer"
-            _restore_and_colorize(src, dst, options, options.restore, colorizer, restorer)
+            _restore_and_colorize(
+                src, dst, options, options.restore, colorizer, restorer, reference
+            )
     except Exception as exc:  # one file must never stop the batch; the reason is reported
         message = str(exc) if isinstance(exc, RechromaError) else f"{src}: {exc}"
         if not isinstance(exc, RechromaError | OSError | MemoryError):
@@ -164,6 +171,7 @@ def _restore_and_colorize(
     restore: RestoreOptions,
     colorizer: Colorizer,
     restorer: Restorer,
+    reference: ReferenceSet | None,
 ) -> None:
     from rechroma.images import check_fits_format, open_photo, output_format, save_photo
     from rechroma.restoration.restorer import mask_path_for, save_mask
@@ -177,6 +185,7 @@ def _restore_and_colorize(
         vividness=options.vividness,
         hints=options.hints_for(src),
         format_name=format_name,
+        reference=reference,
     )
     save_photo(repaired.photo, result, dst, options.quality)
     if restore.save_mask:

@@ -40,6 +40,20 @@ def _check_defect_threshold(threshold: float) -> float:
     return threshold
 
 
+# A detector looks at most at this many scales (each costs its share of the first).
+MAX_DEFECT_SCALES = 4
+
+
+def _check_defect_scales(scales: tuple[float, ...]) -> tuple[float, ...]:
+    """`scales` if it is 1 to MAX_DEFECT_SCALES factors in (0, 1], the first 1 (the
+    working size itself); ValueError otherwise."""
+    if not 1 <= len(scales) <= MAX_DEFECT_SCALES:
+        raise ValueError(f"{len(scales)} defect scales; 1 to {MAX_DEFECT_SCALES} are allowed")
+    if scales[0] != 1.0 or not all(0.0 < s <= 1.0 for s in scales):
+        raise ValueError(f"defect scales {list(scales)} must start at 1 and lie in (0, 1]")
+    return tuple(scales)
+
+
 @dataclass(frozen=True)
 class CheckpointInfo:
     """What a weights file says about itself."""
@@ -55,6 +69,9 @@ class CheckpointInfo:
     # A damage detector's probability threshold, chosen for these weights on held-out
     # photos (benchmarks/restore_thresholds.py); None: the restorer's default.
     defect_threshold: float | None = None
+    # The scales (of the working size) a damage detector looks at, the threshold chosen
+    # with them; None: the working size alone.
+    defect_scales: tuple[float, ...] | None = None
 
 
 def save_weights(
@@ -67,18 +84,22 @@ def save_weights(
     dtype: torch.dtype | None = None,
     chroma_gain: float = 1.0,
     defect_threshold: float | None = None,
+    defect_scales: tuple[float, ...] | None = None,
 ) -> Path:
     """Write `model`'s weights and self-description to a safetensors file.
 
     With `dtype` (e.g. float16, for a file half the size) floating-point tensors are
     stored in it; loading casts them back to the model's own precision. `chroma_gain` is
     the calibrated default vividness the colorizer applies to the network's ab;
-    `defect_threshold` a damage detector's calibrated threshold.
+    `defect_threshold` a damage detector's calibrated threshold and `defect_scales` the
+    scales it was calibrated at.
     """
     try:
         _check_chroma_gain(chroma_gain)
         if defect_threshold is not None:
             _check_defect_threshold(defect_threshold)
+        if defect_scales is not None:
+            defect_scales = _check_defect_scales(tuple(float(s) for s in defect_scales))
     except ValueError as exc:
         raise CheckpointError(str(exc)) from exc
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +116,8 @@ def save_weights(
     }
     if defect_threshold is not None:
         metadata["defect_threshold"] = repr(float(defect_threshold))
+    if defect_scales is not None:
+        metadata["defect_scales"] = json.dumps(list(defect_scales))
     tmp = path.with_suffix(".tmp")
     save_file(state, str(tmp), metadata=metadata)
     tmp.replace(path)  # atomic: a crash mid-write never leaves a half checkpoint
@@ -116,10 +139,13 @@ def read_info(path: Path) -> CheckpointInfo:
             defect_threshold=_check_defect_threshold(float(meta["defect_threshold"]))
             if "defect_threshold" in meta
             else None,
+            defect_scales=_check_defect_scales(tuple(map(float, json.loads(meta["defect_scales"]))))
+            if "defect_scales" in meta
+            else None,
         )
     except FileNotFoundError as exc:
         raise CheckpointError(f"weights file not found: {path}") from exc
-    except (OSError, SafetensorError, KeyError, ValueError) as exc:
+    except (OSError, SafetensorError, KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{path} is not a rechroma weights file: {exc}") from exc
 
 

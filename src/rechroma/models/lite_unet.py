@@ -81,16 +81,7 @@ class Lite0UNet(nn.Module):
     def forward(self, l_norm: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """`(B, 1, H, W)` L in [-1, 1], hints `(B, 3, H, W)` or None -> `(B, 2, H, W)` ab."""
         height, width = l_norm.shape[-2:]
-        if hints is None:
-            hints = l_norm.new_zeros(l_norm.shape[0], HINT_CHANNELS, height, width)
-        pad_h, pad_w = -height % STRIDE, -width % STRIDE
-        # The gray as sRGB, scaled as ImageNet training scaled its input.
-        no_colour = l_norm.new_zeros(l_norm.shape[0], 2, height, width)
-        gray = imagenet_input(l_ab_to_rgb(l_norm, no_colour)[:, :1])
-        x = torch.cat([gray, hints], dim=1)
-        if pad_h or pad_w:
-            # Replicate, not zeros: a black border would read as a dark frame.
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        x = self._input(l_norm, hints)
         features = self.encoder(x)
         skips = [
             torch.cat([feature, pool_hints(x[:, 1:], STRIDE // 2 ** (index + 1))], dim=1)
@@ -102,6 +93,26 @@ class Lite0UNet(nn.Module):
             y = up(y, skip)
         ab = torch.tanh(self.head(y))
         return ab[..., :height, :width]
+
+    def features(self, l_norm: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder's features of `(B, 1, H, W)` L with no hints, at strides 2 to 32
+        (of the input padded to a multiple of 32): what a reference photo is matched by."""
+        return self.encoder(self._input(l_norm, None))
+
+    def _input(self, l_norm: torch.Tensor, hints: torch.Tensor | None) -> torch.Tensor:
+        """The encoder's input: the gray as ImageNet saw it, and the hint channels."""
+        height, width = l_norm.shape[-2:]
+        if hints is None:
+            hints = l_norm.new_zeros(l_norm.shape[0], HINT_CHANNELS, height, width)
+        pad_h, pad_w = -height % STRIDE, -width % STRIDE
+        # The gray as sRGB, scaled as ImageNet training scaled its input.
+        no_colour = l_norm.new_zeros(l_norm.shape[0], 2, height, width)
+        gray = imagenet_input(l_ab_to_rgb(l_norm, no_colour)[:, :1])
+        x = torch.cat([gray, hints], dim=1)
+        if pad_h or pad_w:
+            # Replicate, not zeros: a black border would read as a dark frame.
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return x
 
 
 class Lite2UNet(Lite0UNet):

@@ -2,11 +2,14 @@
 
 The detector (`defect-unet`) sees the photo at a working size of at most
 `WORK_PIXELS` (a 12 MP scan's scratches are still several pixels wide there), in tiles
-with overlap so memory stays bounded. Its probability map is brought to full size and
-thresholded; where the photo was shrunk, the mask is grown by the shrink factor,
-and what it covers is filled at full resolution by OpenCV's inpainting (Telea's fast
-marching: thin defects vanish without smearing the texture around them). Clean areas
-are never touched: the output equals the input outside the mask.
+with overlap so memory stays bounded, and, where its weights say so, again at smaller
+scales of that size: a wide emulsion crack that it misses at the working size is the
+width it learnt at half of it. The most confident of its answers at each pixel is
+brought to full size and thresholded; where the photo was shrunk, the mask is grown by
+the shrink factor, and what it covers is filled at full resolution by OpenCV's
+inpainting (Telea's fast marching: thin defects vanish without smearing the texture
+around them). Clean areas are never touched: the output equals the input outside the
+mask.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ WORK_PIXELS = 1_000_000
 # (about 250 MB of activations), so the detector sees it whole, with no seams.
 TILE = 1280
 OVERLAP = 64
+# A smaller scale is skipped where the photo's short side would fall below this: a
+# thumbnail has no crack wider than the detector sees at its own size.
+MIN_SCALED_SIDE = 160
 # For a detector file that names no threshold of its own (defects-v1 and v2 were chosen
 # at 0.8); a shipped detector carries the one chosen for it on held-out photos
 # (`export-weights --defect-threshold`, benchmarks/restore_thresholds.py).
@@ -67,13 +73,14 @@ class RestoreOptions:
 
     weights: Path | None = None  # the detector; the shipped one when None
     threshold: float | None = None
+    scales: tuple[float, ...] | None = None  # the detector's own when None
     tone: str = "auto"
     tone_strength: float = 1.0
     save_mask: bool = False  # write `<output>.mask.png` beside each output
 
     def load(self, threads: int | None = None) -> Restorer:
         """The Restorer these options name."""
-        return Restorer.load(self.weights, self.threshold, threads)
+        return Restorer.load(self.weights, self.threshold, threads, scales=self.scales)
 
 
 @dataclass(frozen=True)
@@ -95,15 +102,19 @@ class Restorer:
         weights_path: Path | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         device: str = "cpu",
+        scales: tuple[float, ...] = (1.0,),
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise InvalidOptionError(f"defect threshold {threshold} is outside (0, 1)")
+        if not scales or not all(0.0 < s <= 1.0 for s in scales):
+            raise InvalidOptionError(f"detector scales {list(scales)} must lie in (0, 1]")
         # Channels-last: oneDNN's convolutions over 8-16 channels at full size run about
         # 1.6x faster in that layout than in NCHW on this CPU (benchmarks/bench_restore.py).
         self.model = model.eval().to(device, memory_format=torch.channels_last)
         self.info = info
         self.weights_path = weights_path
         self.threshold = threshold
+        self.scales = tuple(scales)
         self.device = torch.device(device)
 
     @classmethod
@@ -113,10 +124,11 @@ class Restorer:
         threshold: float | None = None,
         threads: int | None = None,
         device: str = "cpu",
+        scales: tuple[float, ...] | None = None,
     ) -> Restorer:
         """Load the detector (the shipped one by default) with safetensors, never pickle.
 
-        Without `threshold`, the one the weights file was calibrated with is used.
+        Without `threshold` and `scales`, those the weights file was calibrated with.
         """
         if threads is not None:
             torch.set_num_threads(threads)
@@ -125,15 +137,32 @@ class Restorer:
         if info.model_name != "defect-unet":
             raise InvalidOptionError(f"{path} holds a {info.model_name!r}, not a defect detector")
         chosen = threshold or info.defect_threshold or DEFAULT_THRESHOLD
-        return cls(model, info, path, chosen, device)
+        return cls(model, info, path, chosen, device, scales or info.defect_scales or (1.0,))
 
     @torch.inference_mode()
     def probability(self, gray: Image.Image) -> Image.Image:
-        """Per-pixel damage probability of a mode "L" photo, as an "L" image (0..255)."""
+        """Per-pixel damage probability of a mode "L" photo, as an "L" image (0..255): at
+        each pixel the highest of the detector's answers at its scales."""
         width, height = gray.size
         shrink = max(1.0, math.sqrt(width * height / WORK_PIXELS))
         work_size = (max(1, round(width / shrink)), max(1, round(height / shrink)))
         work = gray if shrink == 1.0 else gray.resize(work_size, Image.Resampling.BILINEAR)
+        out = self._probability_at(work)
+        for scale in self.scales:
+            size = (round(work.width * scale), round(work.height * scale))
+            if scale == 1.0 or min(size) < MIN_SCALED_SIDE:
+                continue
+            # Area averaging, as a smaller print's scan would have it, not aliased grain.
+            coarse = self._probability_at(work.resize(size, Image.Resampling.BOX))
+            upsampled = torch.nn.functional.interpolate(
+                coarse[None, None], size=out.shape, mode="bilinear", align_corners=False
+            )[0, 0]
+            torch.maximum(out, upsampled, out=out)
+        as_image = Image.fromarray((out.numpy() * 255 + 0.5).astype(np.uint8))
+        return as_image if shrink == 1.0 else as_image.resize(gray.size, Image.Resampling.BILINEAR)
+
+    def _probability_at(self, work: Image.Image) -> torch.Tensor:
+        """The detector's (H, W) probabilities for `work` as it is, tile by tile."""
         pixels = torch.from_numpy(np.asarray(work, dtype=np.float32) / 127.5 - 1.0)
         out = torch.empty_like(pixels)
         for top, bottom, keep_top, keep_bottom in _spans(pixels.shape[0]):
@@ -145,8 +174,7 @@ class Restorer:
                 out[keep_top:keep_bottom, keep_left:keep_right] = probability[
                     keep_top - top : keep_bottom - top, keep_left - left : keep_right - left
                 ]
-        as_image = Image.fromarray((out.numpy() * 255 + 0.5).astype(np.uint8))
-        return as_image if shrink == 1.0 else as_image.resize(gray.size, Image.Resampling.BILINEAR)
+        return out
 
     def detect(self, gray: Image.Image, threshold: float | None = None) -> np.ndarray:
         """The damage mask of a mode "L" photo at its full size, grown over the fringe."""

@@ -1,0 +1,204 @@
+"""Colour from a reference photo: the shipped model, real photos, the library and the CLI."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps
+
+from commands import rechroma
+from rechroma import colorize
+from rechroma.evaluation.reference import counterfactual_reference, turn_chroma
+from rechroma.inference.colorizer import Colorizer
+from rechroma.inference.reference import (
+    MIN_MATCHES,
+    Match,
+    ReferenceOptions,
+    ReferencePhotoError,
+    ReferenceSet,
+    load_reference,
+    load_references,
+    reference_hints,
+    thin,
+)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Colorizer:
+    torch.set_num_threads(2)
+    return Colorizer.load(runtime="torch")
+
+
+@pytest.fixture(scope="module")
+def birds(photos_val: Path) -> list[Image.Image]:
+    """Three colourful photos of photos-val at 256 x 256, as `rechroma eval` reads them."""
+    names = ("n01530575_brambling", "n01558993_robin", "n01440764_tench")
+    return [
+        Image.open(photos_val / f"{name}.JPEG").convert("RGB").resize((256, 256)) for name in names
+    ]
+
+
+def _psnr(image: Image.Image, target: Image.Image) -> float:
+    error = np.mean((np.asarray(image, float) - np.asarray(target, float)) ** 2)
+    return 10 * math.log10(255**2 / error)
+
+
+def test_a_turned_reference_brings_its_colours(shipped, birds) -> None:
+    # The truth's chroma turned 90 degrees: colours the model could never guess, so the
+    # gain can only come from the reference.
+    for index, truth in enumerate(birds):
+        target = turn_chroma(truth, 90)
+        reference_image = counterfactual_reference(target, np.random.default_rng(index))
+        gray = truth.convert("L")
+        reference = load_reference(shipped, reference_image)
+        hints = reference_hints(shipped, gray, [reference])
+        assert len(hints) >= MIN_MATCHES
+        guided = shipped.colorize(gray, reference=ReferenceSet((reference,)))
+        automatic = shipped.colorize(gray)
+        assert _psnr(guided, target) > _psnr(automatic, target) + 2.0
+
+
+def test_an_unrelated_reference_is_mostly_ignored(shipped, birds) -> None:
+    changes = []
+    for index, truth in enumerate(birds):
+        other = birds[(index + 1) % len(birds)]
+        gray = truth.convert("L")
+        guided = shipped.colorize(gray, reference=load_references(shipped, other))
+        changes.append(_psnr(guided, truth) - _psnr(shipped.colorize(gray), truth))
+    assert sorted(changes)[1] > -1.0  # the median of three
+
+
+def test_a_reference_never_changes_the_lightness(shipped, birds) -> None:
+    truth = birds[0]
+    gray = truth.convert("L")
+    reference = load_references(shipped, ImageOps.mirror(turn_chroma(truth, 120)))
+    out = shipped.colorize(gray, reference=reference)
+    # Only a*, b* come from the reference: the output's L* is the photo's, as close as the
+    # automatic colour's is (both within the gamut clamp's rounding).
+    lightness = _lightness(gray.convert("RGB"))
+    error = np.abs(_lightness(out) - lightness)
+    automatic = np.abs(_lightness(shipped.colorize(gray)) - lightness)
+    assert error.mean() < automatic.mean() + 0.5 and np.percentile(error, 99) < 3
+    assert np.asarray(out.convert("RGB")).std(axis=2).mean() > 3  # and it is in colour
+
+
+def _lightness(image: Image.Image) -> np.ndarray:
+    from rechroma.color import rgb_to_lab
+
+    pixels = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255)
+    return rgb_to_lab(pixels.permute(2, 0, 1))[0].numpy()
+
+
+def test_strength_zero_is_the_automatic_colour_and_fallback_global_moves_it(shipped, birds) -> None:
+    gray = birds[0].convert("L")
+    automatic = np.asarray(shipped.colorize(gray), dtype=int)
+    reference = load_reference(shipped, ImageOps.mirror(turn_chroma(birds[0], 90)))
+    none = np.asarray(shipped.colorize(gray, reference=ReferenceSet((reference,), 0.0)), int)
+    assert np.abs(none - automatic).max() <= 1
+    half = np.asarray(shipped.colorize(gray, reference=ReferenceSet((reference,), 0.5)), int)
+    full = np.asarray(shipped.colorize(gray, reference=ReferenceSet((reference,), 1.0)), int)
+    assert 0 < np.abs(half - automatic).mean() < np.abs(full - automatic).mean()
+    # A flat red card matches nothing: "none" keeps the automatic colour, "global" takes
+    # the card's statistics (redder).
+    card = Image.new("RGB", (200, 150), (200, 40, 40))
+    card.paste((180, 60, 50), (20, 20, 120, 100))
+    kept = shipped.colorize(gray, reference=load_references(shipped, card))
+    moved = shipped.colorize(gray, reference=load_references(shipped, card, fallback="global"))
+    assert np.abs(np.asarray(kept, int) - automatic).max() <= 1
+    red = np.asarray(moved, float)
+    assert (red[..., 0] - red[..., 1]).mean() > (automatic[..., 0] - automatic[..., 1]).mean() + 5
+
+
+def test_references_come_in_every_form_and_a_folder_pools_them(shipped, birds, tmp_path) -> None:
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    for index, bird in enumerate(birds[:2]):
+        bird.save(folder / f"{index}.jpg")
+    (folder / "notes.txt").write_text("not a photo")
+    pooled = load_references(shipped, folder)
+    assert len(pooled.references) == 2
+    encoded = io.BytesIO()
+    birds[0].save(encoded, "PNG")
+    forms = [
+        folder / "0.jpg",
+        str(folder / "0.jpg"),
+        encoded.getvalue(),
+        birds[0],
+        np.asarray(birds[0]),
+        np.asarray(birds[0], dtype=np.float32) / 255,
+    ]
+    for form in forms:
+        assert load_reference(shipped, form).descriptors.shape[0] > 100
+    # Read once per colorizer, however many photos a worker colours.
+    options = ReferenceOptions((folder,))
+    assert options.load(shipped) is options.load(shipped)
+    # The library: every input kind takes a reference too.
+    out = colorize(birds[1].convert("L"), reference=folder / "0.jpg", colorizer=shipped)
+    assert out.size == (256, 256) and out.mode == "RGB"
+
+
+def test_a_reference_that_cannot_be_used_says_why(shipped, birds, tmp_path) -> None:
+    gray = tmp_path / "gray.png"
+    birds[0].convert("L").convert("RGB").save(gray)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = {
+        gray: "gray",
+        corrupt: "corrupt.jpg",
+        tmp_path / "missing.jpg": "no such file",
+        empty: "holds no photos",
+    }
+    for source, reason in cases.items():
+        with pytest.raises(ReferencePhotoError, match=reason):
+            load_references(shipped, source)
+    big = tmp_path / "big.png"
+    birds[0].save(big)
+    with pytest.raises(ReferencePhotoError, match="megapixels"):
+        load_reference(shipped, big, max_pixels=1000)
+
+
+def test_a_model_without_hints_refuses_a_reference(tiny_weights, birds) -> None:
+    from rechroma.errors import InvalidOptionError
+
+    colorizer = Colorizer.load(tiny_weights, runtime="torch")
+    with pytest.raises(InvalidOptionError, match="hints"):
+        load_reference(colorizer, birds[0])
+
+
+def test_thinning_keeps_the_most_confident_spread_out() -> None:
+    ab = torch.zeros(2)
+    matches = [Match(0, 0, ab, 0.9), Match(0, 1, ab, 0.95), Match(5, 5, ab, 0.5)]
+    kept = thin(matches, max_hints=5, spacing=2)
+    assert [(m.row, m.col) for m in kept] == [(0, 1), (5, 5)]
+    assert len(thin(matches, max_hints=1)) == 1
+
+
+def test_the_cli_colours_with_a_reference_and_refuses_a_gray_one(birds, tmp_path) -> None:
+    photo = tmp_path / "bird.png"
+    birds[0].convert("L").save(photo)
+    reference = tmp_path / "ref.jpg"
+    ImageOps.mirror(birds[0]).save(reference)
+    result = rechroma(
+        "colorize",
+        str(photo),
+        str(tmp_path / "out.png"),
+        "--reference",
+        str(reference),
+        "--reference-strength",
+        "0.8",
+    )
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "out.png").size == (256, 256)
+    gray = tmp_path / "gray.png"
+    birds[0].convert("L").save(gray)
+    refused = rechroma("colorize", str(photo), str(tmp_path / "x.png"), "--reference", str(gray))
+    assert refused.returncode != 0 and "gray" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()
