@@ -202,3 +202,89 @@ def test_the_cli_colours_with_a_reference_and_refuses_a_gray_one(birds, tmp_path
     assert refused.returncode != 0 and "gray" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.fixture(scope="module")
+def reference_server(start_server, shipped) -> str:
+    from rechroma.server.settings import ServerSettings
+
+    settings = ServerSettings(max_upload_bytes=2_000_000, max_pixels=4_000_000, max_files=3)
+    return start_server(settings, shipped)
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_the_api_colours_with_reference_files_and_shows_the_matches(
+    reference_server, birds
+) -> None:
+    import httpx
+
+    truth = birds[0]
+    target = turn_chroma(truth, 90)
+    photo = ("bird.png", _png(truth.convert("L")), "image/png")
+    reference = ("ref.png", _png(ImageOps.mirror(target)), "image/png")
+    plain = httpx.post(f"{reference_server}/api/colorize", files=[("file", photo)], timeout=60)
+    guided = httpx.post(
+        f"{reference_server}/api/colorize",
+        files=[("file", photo), ("reference", reference)],
+        timeout=60,
+    )
+    assert plain.status_code == guided.status_code == 200, guided.text
+    plain_image, guided_image = (
+        Image.open(io.BytesIO(r.content)).convert("RGB") for r in (plain, guided)
+    )
+    assert _psnr(guided_image, target) > _psnr(plain_image, target) + 2.0
+    # The matches, as the page shows them: pins in pixels of the photo, in colour groups.
+    matched = httpx.post(
+        f"{reference_server}/api/match",
+        files=[("file", photo), ("reference", reference)],
+        timeout=60,
+    )
+    assert matched.status_code == 200, matched.text
+    body = matched.json()
+    assert (body["width"], body["height"]) == (256, 256)
+    assert len(body["hints"]) >= MIN_MATCHES
+    assert all(0 <= h["x"] < 256 and 0 <= h["y"] < 256 and "group" in h for h in body["hints"])
+    # Sent back as hints (a person's edited pins), they colour as the reference did.
+    from rechroma.inference.hints import hints_from_json
+
+    assert len(hints_from_json(body)) == len(body["hints"])
+
+
+def test_the_api_refuses_a_gray_reference_and_bad_options(reference_server, birds) -> None:
+    import httpx
+
+    photo = ("bird.png", _png(birds[0].convert("L")), "image/png")
+    gray = ("gray.png", _png(birds[0].convert("L")), "image/png")
+    refused = httpx.post(
+        f"{reference_server}/api/colorize",
+        files=[("file", photo), ("reference", gray)],
+        timeout=60,
+    )
+    assert refused.status_code == 422 and "gray" in refused.json()["detail"]
+    corrupt = ("ref.jpg", b"\xff\xd8\xff\xe0 broken", "image/jpeg")
+    refused = httpx.post(
+        f"{reference_server}/api/match", files=[("file", photo), ("reference", corrupt)], timeout=60
+    )
+    assert refused.status_code == 422 and "ref.jpg" in refused.json()["detail"]
+    strong = httpx.post(
+        f"{reference_server}/api/colorize",
+        files=[("file", photo), ("reference", photo)],
+        data={"reference_strength": "2"},
+        timeout=60,
+    )
+    assert strong.status_code == 422 and "strength" in strong.json()["detail"]
+    many = [("reference", ("r.png", _png(birds[1]), "image/png"))] * 5
+    assert (
+        httpx.post(
+            f"{reference_server}/api/colorize", files=[("file", photo), *many], timeout=60
+        ).status_code
+        == 413
+    )
+    no_reference = httpx.post(f"{reference_server}/api/match", files=[("file", photo)], timeout=60)
+    assert no_reference.status_code == 400 and "reference" in no_reference.json()["detail"]
+    assert httpx.get(f"{reference_server}/api/health").status_code == 200

@@ -22,6 +22,7 @@ and the share of photos it made worse than no reference by more than 0.5 dB.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -51,6 +52,7 @@ from rechroma.inference.reference import (
     Reference,
     ReferencePhotoError,
     ReferenceSet,
+    colour_groups,
     global_transfer,
     load_reference,
 )
@@ -204,14 +206,19 @@ def _colour_four_ways(
     moved = global_transfer(automatic.ab, [reference])
     outputs["global transfer"] = colorizer.render(_with_ab(automatic, moved))
     references = ReferenceSet((reference,))
-    matched, _ = references.hints_for(colorizer, gray)
+    matched = references.hints_for(colorizer, gray)
     guided = colorizer.predict(gray, prepared=prepared, reference=references)
     outputs["reference"] = colorizer.render(guided)
-    # The oracle: the same positions, the target's own colour at each.
+    # The oracle: the same positions, the target's own colour at each, grouped by colour
+    # as the matcher's hints are.
     pixels = np.asarray(target)
     oracle_hints = [
         Hint(h.x, h.y, "#{:02x}{:02x}{:02x}".format(*pixels[int(h.y), int(h.x)]), h.radius)
         for h in matched
+    ]
+    oracle_hints = [
+        dataclasses.replace(hint, group=group)
+        for hint, group in zip(oracle_hints, colour_groups(oracle_hints), strict=True)
     ]
     oracle = colorizer.predict(gray, prepared=prepared, hints=oracle_hints)
     outputs["oracle"] = colorizer.render(oracle) if oracle_hints else outputs["no reference"]

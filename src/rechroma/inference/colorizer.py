@@ -271,10 +271,9 @@ class Colorizer:
         gray: Image.Image,
         lightness: torch.Tensor,
         hints: Sequence[Hint],
-        groups: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """The network's `(2, h, w)` ab for `lightness` with `hints` (spread over their
-        regions, in `groups` when given: `spread_hints`)."""
+        regions: `spread_hints`)."""
         small_h, small_w = lightness.shape[-2:]
         l_norm = normalize_l(lightness)[None].to(self.device)
         if hints:
@@ -288,7 +287,7 @@ class Colorizer:
         if not hints and self.chroma_gain != 1.0:
             ab = ab * self.chroma_gain
         if hints and self.spread:
-            ab = spread_hints(ab, lightness, hints, gray.size, groups)
+            ab = spread_hints(ab, lightness, hints, gray.size)
         return ab
 
     def _predict_with_reference(
@@ -305,14 +304,10 @@ class Colorizer:
         from rechroma.inference.reference import global_transfer
 
         with timed(timings, "reference"):
-            matched, groups = reference.hints_for(self, gray)
-        matched = matched[: MAX_HINTS - len(hints)]
-        # The person's hints come last: each spreads on its own and wins where both fall.
-        groups = [*groups[: len(matched)], *range(len(matched), len(matched) + len(hints))]
+            matched = reference.hints_for(self, gray)[: MAX_HINTS - len(hints)]
+        # The person's hints come last: they win where both fall.
         with timed(timings, "network"):
-            guided = (
-                self._ab(gray, lightness, (*matched, *hints), groups) if matched or hints else None
-            )
+            guided = self._ab(gray, lightness, (*matched, *hints)) if matched or hints else None
             if guided is not None and reference.strength == 1.0:
                 ab = guided
             else:

@@ -54,7 +54,6 @@ def spread_hints(
     lightness: torch.Tensor,
     hints: Sequence[Hint],
     size: tuple[int, int],
-    groups: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """The network's ab, pulled towards the hints' colours over the regions they belong to.
 
@@ -63,9 +62,10 @@ def spread_hints(
         lightness: `(1, h, w)` L* at render size, in [0, 100].
         hints: validated hints, in pixels of the full-size photo.
         size: the photo's full-size `(width, height)`.
-        groups: for each hint, the group it spreads with: a group's hints (of about one
-            colour, e.g. a reference's matches on one wall) share one distance map and
-            their mean colour, so many hints cost what a few do. None: each on its own.
+
+    Hints of one `group` (a reference's matches of about one colour, say on one wall)
+    share one distance map and their mean colour, so many hints cost what a few do; a
+    hint without a group spreads on its own.
 
     Returns:
         `(2, h, w)` ab, Lab units.
@@ -73,11 +73,8 @@ def spread_hints(
     if not hints:
         return ab
     height, width = ab.shape[-2:]
-    grouped = groups is not None
-    if groups is None:
-        groups = list(range(len(hints)))
-    elif len(groups) != len(hints):
-        raise ValueError(f"{len(groups)} groups for {len(hints)} hints")
+    grouped = any(hint.group is not None for hint in hints)
+    groups = [(0, h.group) if h.group is not None else (1, i) for i, h in enumerate(hints)]
     order = {group: index for index, group in enumerate(dict.fromkeys(groups))}
     seeds = torch.zeros(len(order), height, width)
     targets = torch.zeros(len(order), 2)  # each group's colours, summed

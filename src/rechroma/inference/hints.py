@@ -71,6 +71,9 @@ class Hint:
     y: float
     color: str
     radius: float | None = None  # pixels of the original; a small square when None
+    # Hints of one group (a reference's matches of about one colour) spread as one
+    # (`hint_spread`); None: on its own, as a person's pin.
+    group: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "color", normalize_color(self.color))
@@ -147,13 +150,18 @@ def hints_from_json(data: str | bytes | object) -> list[Hint]:
         numbers = (x, y) if radius is None else (x, y, radius)
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
             raise HintError(f"hint {index}: x, y and radius must be numbers, got {item!r}")
+        group = item.get("group")
+        if group is not None and (
+            not isinstance(group, int) or isinstance(group, bool) or not 0 <= group < MAX_HINTS
+        ):
+            raise HintError(f"hint {index}: group must be an integer 0..{MAX_HINTS - 1}")
         try:
             x, y = _finite(x), _finite(y)
             radius = None if radius is None else _finite(radius)
         except ValueError:
             raise HintError(f"hint {index}: x, y and radius must be finite numbers") from None
         try:
-            hints.append(Hint(x, y, item["color"], radius))
+            hints.append(Hint(x, y, item["color"], radius, group))
         except HintError as exc:
             raise HintError(f"hint {index}: {exc}") from None
     return hints
@@ -180,6 +188,8 @@ def hints_to_json(hints: Sequence[Hint]) -> str:
         item: dict[str, object] = {"x": hint.x, "y": hint.y, "color": hint.color}
         if hint.radius is not None:
             item["radius"] = hint.radius
+        if hint.group is not None:
+            item["group"] = hint.group
         items.append(item)
     return json.dumps({"hints": items}, indent=2)
 

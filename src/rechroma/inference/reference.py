@@ -24,6 +24,7 @@ a*, b* moved to the reference's mean and spread (Reinhard's colour transfer, in 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import weakref
@@ -329,13 +330,17 @@ def reference_hints(
     # A handful of matches is what chance gives an unrelated reference: none are taken.
     if len(matches) < MIN_MATCHES:
         return []
-    return matches_to_hints(thin(matches, max_hints), cells, luma.size)
+    hints = matches_to_hints(thin(matches, max_hints), cells, luma.size)
+    return [
+        dataclasses.replace(hint, group=group)
+        for hint, group in zip(hints, colour_groups(hints), strict=True)
+    ]
 
 
 def colour_groups(hints: Sequence[Hint], tolerance: float | None = None) -> list[int]:
     """For each hint, a group of hints of about its colour (within `tolerance` a*, b* of
     the group's first): a group spreads as one (`spread_hints`), so a reference's many
-    matches cost what a few colours do."""
+    matches cost what a few colours do. At most `MAX_HINTS` groups, as hints have."""
     if not hints:
         return []
     from rechroma.color import rgb_to_lab
@@ -391,11 +396,10 @@ class ReferenceSet:
         if not 1 <= self.max_hints <= MAX_HINTS:
             raise InvalidOptionError(f"max hints {self.max_hints} is outside 1..{MAX_HINTS}")
 
-    def hints_for(self, colorizer: Colorizer, luma: Image.Image) -> tuple[list[Hint], list[int]]:
-        """The references' confident matches in a photo (its full-size luma), as hints,
-        and the colour group of each (`colour_groups`)."""
-        hints = reference_hints(colorizer, luma, self.references, self.max_hints)
-        return hints, colour_groups(hints)
+    def hints_for(self, colorizer: Colorizer, luma: Image.Image) -> list[Hint]:
+        """The references' confident matches in a photo (its full-size luma), as hints
+        in colour groups."""
+        return reference_hints(colorizer, luma, self.references, self.max_hints)
 
 
 ReferenceSource = str | Path | bytes | Image.Image | np.ndarray

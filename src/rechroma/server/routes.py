@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -17,7 +18,12 @@ from rechroma import __version__
 from rechroma.errors import InvalidOptionError, RechromaError
 from rechroma.images import Photo, answer_format, encode_photo, open_photo
 from rechroma.inference.colorizer import MAX_VIVIDNESS, Colorizer
-from rechroma.inference.hints import MAX_HINTS, Hint, hints_from_json
+from rechroma.inference.hints import MAX_HINTS, Hint, hints_from_json, hints_to_json
+from rechroma.inference.reference import (
+    ReferenceSet,
+    blend_strength,
+    load_reference,
+)
 from rechroma.memory import release_memory
 from rechroma.restoration import Restorer
 from rechroma.restoration.restorer import encode_mask
@@ -92,6 +98,8 @@ class Options:
     restore: bool = False
     defects_threshold: float | None = None
     tone: str = "auto"
+    reference_strength: float = 1.0
+    reference_fallback: str = "none"
 
 
 @router.get("/health")
@@ -184,6 +192,12 @@ async def _colorize_upload_files(
     if upload.mask is not None and (not options.restore or len(upload.files) > 1):
         raise InvalidOptionError("a mask is for restore=true with one photo")
     colorizer = request.app.state.colorizer
+    reference = None
+    if upload.references:
+        reference = await anyio.to_thread.run_sync(
+            lambda: read_references(colorizer, upload.references, options, settings.max_pixels),
+            limiter=admission.workers,
+        )
 
     async def run(item: UploadedFile) -> tuple[bytes, str, tuple[int, int]]:
         def work() -> tuple[bytes, str, tuple[int, int]]:
@@ -194,6 +208,7 @@ async def _colorize_upload_files(
                 settings.max_pixels,
                 request.app.state.restorer,
                 upload.mask,
+                reference,
             )
 
         # The bounded pool: inference never runs on the event loop.
@@ -255,9 +270,15 @@ def parse_options(fields: dict[str, str]) -> Options:
     batch = _flag(fields, "batch")
     hints = tuple(hints_from_json(fields["hints"])) if fields.get("hints") else ()
     threshold, tone = parse_restore_options(fields)
+    try:
+        strength = float(fields.get("reference_strength") or 1.0)
+    except ValueError as exc:
+        raise InvalidOptionError(f"reference_strength must be a number ({exc})") from exc
+    fallback = (fields.get("reference_fallback") or "none").lower()
+    ReferenceSet((), blend_strength(strength), fallback)  # checks both
     return Options(
         vividness, render_size, output_format, batch, hints, _flag(fields, "restore"),
-        threshold, tone,
+        threshold, tone, strength, fallback,
     )  # fmt: skip
 
 
@@ -288,9 +309,11 @@ def colorize_upload(
     max_pixels: int,
     restorer: Restorer | None = None,
     mask: UploadedFile | None = None,
+    reference: ReferenceSet | None = None,
 ) -> tuple[bytes, str, tuple[int, int]]:
     """Decode, (repair,) colorize and encode one upload (in a worker thread); `mask` is the
-    repair mask a person drew, used instead of the detector's."""
+    repair mask a person drew, used instead of the detector's; `reference` the request's
+    reference photos."""
     name = item.filename or "upload"
     photo = open_photo(item.data, max_pixels=max_pixels, name=name)
     if options.restore:
@@ -301,9 +324,27 @@ def colorize_upload(
         photo = restored.photo
     format_name, media_type, save_options = encoding_for(options.output_format, photo)
     result = colorizer.colorize_photo(
-        photo, options.render_size, options.vividness, hints=options.hints, format_name=format_name
+        photo,
+        options.render_size,
+        options.vividness,
+        hints=options.hints,
+        format_name=format_name,
+        reference=reference,
     )
     return encode_photo(photo, result, format_name, **save_options), media_type, result.size
+
+
+def read_references(
+    colorizer: Colorizer, files: list[UploadedFile], options: Options, max_pixels: int
+) -> ReferenceSet:
+    """The request's reference photos, read for matching (in a worker thread)."""
+    if not colorizer.takes_hints:
+        raise InvalidOptionError("this server's model cannot take a reference photo")
+    references = tuple(
+        load_reference(colorizer, item.data, item.filename or "reference", max_pixels)
+        for item in files
+    )
+    return ReferenceSet(references, options.reference_strength, options.reference_fallback)
 
 
 def encoding_for(chosen: str, photo: Photo) -> tuple[str, str, dict[str, object]]:
@@ -437,3 +478,68 @@ async def restore(request: Request) -> Response:
             "X-Repaired-Pixels": str(repaired),
         },
     )
+
+
+MATCH_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "reference"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "reference": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "colour photos of the same things (at most 4)",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/match",
+    openapi_extra=MATCH_SCHEMA,
+    responses={
+        413: {"description": "a file is over a limit"},
+        422: {"description": "a broken photo, or a reference that is gray or unreadable"},
+        503: {"description": "busy: retry after the Retry-After seconds"},
+    },
+)
+async def match(request: Request) -> JSONResponse:
+    """Where the reference photos' colours match one photo: the hints the colouring takes
+    from them, in pixels of the upright photo, for a person to see and edit as pins."""
+    settings = request.app.state.settings
+    admission = request.app.state.admission
+    upload = await read_upload(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        paced(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s),
+        UploadLimits(settings.max_upload_bytes, 1),
+    )
+    if not upload.files:
+        raise BadUploadError("no photo in the request: send it as a `file` field")
+    if not upload.references:
+        raise BadUploadError("no reference photo in the request: send it as `reference`")
+    colorizer = request.app.state.colorizer
+    item = upload.files[0]
+
+    def work() -> dict[str, object]:
+        photo = open_photo(item.data, max_pixels=settings.max_pixels, name=item.filename)
+        reference = read_references(colorizer, upload.references, Options(), settings.max_pixels)
+        hints = reference.hints_for(colorizer, photo.gray)
+        return {
+            "width": photo.gray.width,
+            "height": photo.gray.height,
+            **json.loads(hints_to_json(hints)),
+        }
+
+    async with admission.admit():
+        answer = await anyio.to_thread.run_sync(work, limiter=admission.workers)
+    return JSONResponse(answer)

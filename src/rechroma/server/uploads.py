@@ -22,6 +22,8 @@ from rechroma.errors import ImageTooLargeError, RechromaError
 MAX_FIELD_BYTES = 1024
 LONG_FIELDS = {"hints": 64 * 1024}
 MAX_FIELDS = 16
+# Reference photos one request may carry (each within the per-file limit).
+MAX_REFERENCES = 4
 
 
 class BadUploadError(RechromaError):
@@ -89,6 +91,8 @@ class Upload:
     fields: dict[str, str] = field(default_factory=dict)
     # A `mask` file part: the repair mask a person drew (white: repair), for restoring.
     mask: UploadedFile | None = None
+    # `reference` file parts: colour photos whose colours guide the colouring.
+    references: list[UploadedFile] = field(default_factory=list)
 
 
 async def read_upload(
@@ -184,9 +188,11 @@ class _Collector:
         filename = params.get(b"filename")
         self._filename = None if filename is None else filename.decode("utf-8", "replace")
         self._content_type = self._headers.get(b"content-type", b"").decode("latin-1")
-        counted = self._filename is not None and self._name != "mask"
+        counted = self._filename is not None and self._name not in ("mask", "reference")
         if counted and len(self.upload.files) >= self.limits.max_files:
             raise TooManyFilesError(f"at most {self.limits.max_files} files per request")
+        if self._name == "reference" and len(self.upload.references) >= MAX_REFERENCES:
+            raise TooManyFilesError(f"at most {MAX_REFERENCES} reference photos per request")
         if self._filename is None and len(self.upload.fields) >= MAX_FIELDS:
             raise BadUploadError(f"at most {MAX_FIELDS} form fields per request")
 
@@ -204,6 +210,10 @@ class _Collector:
     def _part_end(self) -> None:
         if self._filename is not None and self._name == "mask":
             self.upload.mask = UploadedFile(self._filename, self._content_type, bytes(self._data))
+        elif self._filename is not None and self._name == "reference":
+            self.upload.references.append(
+                UploadedFile(self._filename, self._content_type, bytes(self._data))
+            )
         elif self._filename is not None:
             self.upload.files.append(
                 UploadedFile(self._filename, self._content_type, bytes(self._data))
