@@ -1,8 +1,10 @@
 """Colour pins on the page, in Debian's headless Chromium against a real server: place,
 recolour, move by keyboard, remove, undo, export, and the full-size download."""
 
+import base64
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +152,89 @@ def test_pins_by_keyboard_and_imported_css_colour_names(
     result.locator(".import-file").set_input_files(str(hints))
     expect(result.locator(".status")).to_contain_text("a colour like #2b4c9a or navy")
     context.close()
+
+
+def test_a_reference_photo_places_pins_that_can_be_edited(
+    browser, base_url, real_photo, screen, tmp_path
+):
+    # The photo in gray, and as its reference the same scene in colours turned 90 degrees
+    # (mirrored and cropped): colours the model would never guess, so they can only come
+    # from the reference.
+    from PIL import ImageOps
+
+    from rechroma.evaluation.reference import turn_chroma
+
+    truth = Image.open(real_photo).convert("RGB")
+    gray_path = tmp_path / "gray.jpg"
+    truth.convert("L").save(gray_path, quality=92)
+    turned = turn_chroma(truth, 90)
+    width, height = turned.size
+    reference_path = tmp_path / "reference.jpg"
+    ImageOps.mirror(turned.crop((width // 10, 0, width, height * 9 // 10))).save(reference_path)
+
+    context = browser.new_context(accept_downloads=True, **screen)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(base_url)
+    page.set_input_files("#files", str(gray_path))
+    expect(card(page).locator(".status")).to_have_text("Done", timeout=120_000)
+    result = editor(page)
+    canvas = result.locator("canvas.after")
+    automatic = np.asarray(Colorizer.load(threads=2).colorize(Image.open(gray_path)), float)
+
+    if screen.get("is_mobile"):  # a phone chooses the file
+        result.locator(".reference-file").set_input_files(str(reference_path))
+    else:  # a computer drops it on the photo, as a person drags it from their files
+        drop = page.evaluate_handle(
+            """async (b64) => {
+                const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+                const data = new DataTransfer();
+                data.items.add(new File([bytes], "reference.jpg", { type: "image/jpeg" }));
+                return data;
+            }""",
+            base64.b64encode(reference_path.read_bytes()).decode("ascii"),
+        )
+        result.locator(".view").dispatch_event("dragover", {"dataTransfer": drop})
+        result.locator(".view").dispatch_event("drop", {"dataTransfer": drop})
+    expect(result).to_have_attribute("data-reference-pins", re.compile(r"^\d+$"), timeout=60_000)
+    count = int(result.get_attribute("data-reference-pins"))
+    assert count >= 8
+    expect(result.locator(".pin")).to_have_count(count)
+    expect(result.locator(".status")).to_contain_text(f"{count} pins", timeout=60_000)
+
+    # One matched pin recoloured by the person, the next removed: they stay editable pins.
+    runs = int(result.get_attribute("data-hint-runs"))
+    picker = result.locator(".pin-list input[type=color]").first
+    picker.fill(BLUE)
+    picker.dispatch_event("change")
+    expect(result).not_to_have_attribute("data-hint-runs", str(runs), timeout=60_000)
+    result.locator(".pin-list button", has_text="Remove").nth(1).click()
+    expect(result.locator(".pin")).to_have_count(count - 1)
+    expect(result.locator(".status")).to_contain_text(f"{count - 1} pins", timeout=60_000)
+    assert canvas.is_visible()
+
+    # The full-size download applies the final set: nearer the turned colours than the
+    # automatic colour is.
+    with page.expect_download() as downloaded:
+        result.locator(".download").click()
+    full = np.asarray(Image.open(downloaded.value.path()).convert("RGB"), float)
+    target = np.asarray(turned, float)
+    assert np.abs(full - target).mean() < np.abs(automatic - target).mean() - 2
+    with page.expect_download() as exported:
+        result.locator(".export").click()
+    hints = json.loads(Path(exported.value.path()).read_text())["hints"]
+    assert hints[0]["color"] == BLUE and "group" not in hints[0]
+    assert all("group" in hint for hint in hints[1:])
+
+    # This photo's colours become the reference of another: the same gray photo, added
+    # now, gets pins from it.
+    page.set_input_files("#files", str(gray_path))
+    expect(card(page, 1).locator(".status")).to_have_text("Done", timeout=120_000)
+    result.locator(".use-as-reference").click()
+    expect(result.locator(".status")).to_contain_text("go to 1 other photo")
+    pinned = card(page, 1).locator(".status")
+    expect(pinned).to_have_text(re.compile(r"^Done \(\d+ pins"), timeout=60_000)
+    assert int(re.search(r"(\d+) pins", pinned.inner_text())[1]) >= 8
+    context.close()
+    assert not errors, errors

@@ -7,10 +7,11 @@ export const server = { takesHints: false, restores: false, limits: null };
 
 // What the page as a whole holds: the vividness last applied to every photo (new photos and
 // clips start at it), and the page's answers, set by main.js: what happens when an item is
-// done (it may open), when a photo's vividness is applied to all, and when the editor's
-// size changes.
+// done (it may open), when a photo's vividness is applied to all, when the editor's size
+// changes, and when a photo's colours become the reference for the others.
 export const shared = {
   vividness: 1, onFinished: () => {}, applyVividness: () => {}, refit: () => {},
+  useAsReference: () => {},
 };
 
 export const $ = (selector, root = document) => root.querySelector(selector);

@@ -6,6 +6,7 @@ import {
 import {
   THUMB_SIDE, createPanel, drawThumbnail, fit, openPanel, resultAt, setVividness, showResult,
 } from "./editor.js";
+import { pinsFromReference } from "./pins.js";
 import { colorizeVideo, isVideo, videoPanel } from "./video.js";
 import { makeZip } from "./zip.js";
 
@@ -171,6 +172,17 @@ shared.refit = () => { if (current && !current.video) fit(current); };
 shared.applyVividness = (value) => {
   shared.vividness = value;
   for (const item of items) if (!item.video) setVividness(item, value);
+};
+// One photo's colours, as shown (its pins and vividness too), become the reference of every
+// other finished photo: they get pins where it matches them.
+shared.useAsReference = async (source) => {
+  const shown = $(".after", source.el);
+  const reference = await new Promise((done) => shown.toBlob(done, "image/png"));
+  const others = items.filter((item) => item !== source && item.blob && !item.video);
+  setStatus(source, others.length
+    ? `Its colours go to ${others.length} other photo${others.length > 1 ? "s" : ""}`
+    : "Add more photos: this one's colours then go to them");
+  await Promise.all(others.map((item) => pinsFromReference(item, reference)));
 };
 
 // ---- Downloads.

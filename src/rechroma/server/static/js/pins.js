@@ -1,19 +1,50 @@
 // Colour pins: hints the person gives, tried on a small copy of the photo, applied at
 // full size on download.
-import { $, request, save, setStatus } from "./common.js";
+import { $, request, save, setStatus, shared } from "./common.js";
 import { editCopy, previewPixels, setPixels, viewCentre } from "./editor.js";
 
 const HINT_DELAY_MS = 50; // let a drag or a burst of key presses settle first
 
 
-// The hints as the CLI and the API read them, in pixels of a width x height image.
+// The hints as the CLI and the API read them, in pixels of a width x height image. Pins
+// from a reference photo keep their size and colour group (a group spreads as one).
 export function hintsJson(item, width, height) {
-  const hints = item.pins.map((pin) => ({
-    x: Math.min(width - 1, Math.round(pin.fx * width * 10) / 10),
-    y: Math.min(height - 1, Math.round(pin.fy * height * 10) / 10),
-    color: pin.color,
-  }));
+  const hints = item.pins.map((pin) => {
+    const hint = {
+      x: Math.min(width - 1, Math.round(pin.fx * width * 10) / 10),
+      y: Math.min(height - 1, Math.round(pin.fy * height * 10) / 10),
+      color: pin.color,
+    };
+    if (pin.fr != null) hint.radius = Math.round(pin.fr * width * 10) / 10;
+    if (pin.group != null) hint.group = pin.group;
+    return hint;
+  });
   return JSON.stringify({ hints }, null, 2);
+}
+
+// Pins from a reference photo: the server matches it to the small copy of this photo
+// (/api/match) and answers hints, which replace the pins an earlier reference gave; the
+// person's own pins stay.
+export async function pinsFromReference(item, reference) {
+  setStatus(item, "Matching the reference photo…");
+  try {
+    const copy = await editCopy(item);
+    const answer = await request(copy.file, { reference }, null, "/api/match");
+    const { hints } = JSON.parse(await answer.blob.text());
+    const matched = hints.map((hint) => ({
+      fx: hint.x / copy.width, fy: hint.y / copy.height, color: hint.color,
+      fr: hint.radius / copy.width, group: hint.group,
+    }));
+    if (!matched.length) {
+      setStatus(item, "Nothing in the reference matched this photo: its colours are kept");
+      return;
+    }
+    changePins(item, (pins) => pins.splice(
+      0, pins.length, ...pins.filter((pin) => pin.group == null), ...matched));
+    item.el.dataset.referencePins = String(matched.length);
+  } catch (error) {
+    setStatus(item, `Reference failed: ${error.message}`);
+  }
 }
 
 function hex(r, g, b) {
@@ -94,8 +125,9 @@ function drawPins(item, focusIndex) {
     picker.type = "color";
     picker.value = pin.color;
     picker.setAttribute("aria-label", `Colour of pin ${index + 1}`);
+    // A recoloured pin is the person's own: it leaves its reference group.
     picker.addEventListener("change", () => changePins(item, (pins) => {
-      pins[index] = { ...pins[index], color: picker.value };
+      pins[index] = { ...pins[index], color: picker.value, group: null };
     }));
     const remove = document.createElement("button");
     remove.type = "button";
@@ -182,6 +214,26 @@ export function setUpHints(item) {
     const fy = Math.min(0.999, Math.max(0, (event.clientY - box.top) / box.height));
     changePins(item, (pins) => pins.push({ fx, fy, color: modelColour(item, fx, fy) }));
   });
+  $(".reference-file", item.el).addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    event.target.value = "";
+    if (file) pinsFromReference(item, file);
+  });
+  // A colour photo dropped on this photo is its reference.
+  view.addEventListener("dragover", (event) => {
+    if ([...event.dataTransfer.items].some((entry) => entry.type.startsWith("image/"))) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  });
+  view.addEventListener("drop", (event) => {
+    const file = [...event.dataTransfer.files].find((entry) => entry.type.startsWith("image/"));
+    if (!file) return;
+    event.preventDefault();
+    event.stopPropagation();
+    pinsFromReference(item, file);
+  });
+  $(".use-as-reference", item.el).addEventListener("click", () => shared.useAsReference(item));
   $(".undo", item.el).addEventListener("click", () => {
     if (!item.history.length) return;
     item.pins = JSON.parse(item.history.pop());
