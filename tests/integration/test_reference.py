@@ -288,3 +288,65 @@ def test_the_api_refuses_a_gray_reference_and_bad_options(reference_server, bird
     no_reference = httpx.post(f"{reference_server}/api/match", files=[("file", photo)], timeout=60)
     assert no_reference.status_code == 400 and "reference" in no_reference.json()["detail"]
     assert httpx.get(f"{reference_server}/api/health").status_code == 200
+
+
+class _OneOffColours:
+    """The shipped colorizer, except that one photo's first pass comes out in colours
+    turned 120 degrees: the folder's odd one out."""
+
+    def __init__(self, inner: Colorizer, odd: Image.Image) -> None:
+        self.inner, self.odd = inner, odd
+
+    def colorize(self, image, *args, **kwargs):
+        out = self.inner.colorize(image, *args, **kwargs)
+        return turn_chroma(out, 120) if image is self.odd else out
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_consistent_brings_the_odd_photo_to_the_folders_colours(shipped, birds) -> None:
+    from rechroma.inference.consistent import consistent_hints, first_pass_copy
+
+    truth = birds[0]
+    views = [
+        truth,
+        ImageOps.mirror(truth),
+        truth.crop((20, 10, 250, 240)),
+        truth.crop((0, 30, 230, 256)),
+    ]
+    photos = [(first_pass_copy(view.convert("L")), view.size) for view in views]
+    colorizer = _OneOffColours(shipped, photos[0][0])
+    answers = consistent_hints(colorizer, photos)
+    assert len(answers[0]) >= MIN_MATCHES
+    assert sum(len(hints) for hints in answers[1:]) < len(answers[0]) / 2
+    # The odd photo's hints carry the others' colours, not its own turned ones.
+    from rechroma.color import rgb_to_lab
+
+    automatic = shipped.colorize(photos[0][0])
+    odd = turn_chroma(automatic, 120)
+
+    def ab_at(image: Image.Image, hint) -> torch.Tensor:
+        pixel = torch.tensor(image.getpixel((int(hint.x), int(hint.y))), dtype=torch.float32)
+        return rgb_to_lab(pixel[:, None, None] / 255)[1:, 0, 0]
+
+    def hint_ab(hint) -> torch.Tensor:
+        return rgb_to_lab(torch.tensor(hint.rgb())[:, None, None])[1:, 0, 0]
+
+    nearer = [
+        (hint_ab(h) - ab_at(automatic, h)).norm() < (hint_ab(h) - ab_at(odd, h)).norm()
+        for h in answers[0]
+    ]
+    assert sum(nearer) > 0.8 * len(nearer)
+
+
+def test_the_cli_colours_a_folder_consistently(birds, tmp_path) -> None:
+    folder = tmp_path / "album"
+    folder.mkdir()
+    for index, bird in enumerate(birds):
+        bird.convert("L").save(folder / f"{index}.png")
+    result = rechroma("colorize", str(folder), str(tmp_path / "out"), "--consistent")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
+    refused = rechroma("colorize", str(folder / "0.png"), str(tmp_path / "x.png"), "--consistent")
+    assert refused.returncode != 0 and "folder" in refused.stderr

@@ -114,6 +114,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="where nothing in a photo matches the reference: keep the automatic colour "
         "(none, default) or move it to the reference's colour statistics (global)",
     )
+    colour.add_argument(
+        "--consistent",
+        action="store_true",
+        help="a folder: colour it twice, so that what recurs across its photos (a coat, a "
+        "house) keeps one colour in all of them",
+    )
     clips.add_argument(
         "--stabilize",
         type=float_in(0.0, 1.0, high_open=True),
@@ -194,6 +200,12 @@ def run(args: argparse.Namespace) -> int:
     reference = _reference_options(args)
     if reference and plan.videos:
         raise InvalidOptionError("--reference is for photos; clips are coloured as they are")
+    if args.consistent:
+        if not source.is_dir() or hints or hints_dir or reference:
+            raise InvalidOptionError(
+                "--consistent is for a folder of photos, without --hint(s) or --reference"
+            )
+        hints_dir = _consistent_hints_dir(args, source, plan.pairs)
     # Every output folder must take files before the first photo is coloured.
     for folder in sorted({dst.parent for _, dst in (*plan.pairs, *plan.videos)}):
         check_writable(folder)
@@ -328,6 +340,51 @@ def _colorize_videos(
         )
         if not args.json:
             print(dst, flush=True)
+
+
+def _consistent_hints_dir(
+    args: argparse.Namespace, source: Path, pairs: list[tuple[Path, Path]]
+) -> Path:
+    """`--consistent`'s first pass: every photo coloured small, the colours the folder
+    agrees on found, and written as a hints file per photo (mirroring the folder) in a
+    temporary folder that the second pass, the ordinary colouring, reads."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from tqdm import tqdm
+
+    from rechroma.images import open_photo
+    from rechroma.inference.consistent import consistent_hints, first_pass_copy
+    from rechroma.inference.hints import hints_to_json
+
+    colorizer = load_colorizer(args)
+    photos, readable = [], []
+    for src, _ in pairs:
+        try:
+            photo = open_photo(src, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
+        except RechromaError:
+            continue  # the second pass reports it
+        photos.append((first_pass_copy(photo.gray), photo.gray.size))
+        readable.append(src)
+    folder = Path(tempfile.mkdtemp(prefix="rechroma-consistent-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    with tqdm(
+        total=2 * len(photos), desc="consistent colours", unit="step",
+        disable=args.quiet or not sys.stderr.isatty(),
+    ) as bar:  # fmt: skip
+        answers = consistent_hints(colorizer, photos, bar.update)
+    for src, hints in zip(readable, answers, strict=True):
+        if hints:
+            path = folder / src.relative_to(source).with_suffix(".json")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(hints_to_json(hints))
+    logger.info(
+        "--consistent: %d of %d photos get the folder's colours",
+        sum(map(bool, answers)),
+        len(answers),
+    )
+    return folder
 
 
 def _reference_options(args: argparse.Namespace) -> ReferenceOptions | None:
