@@ -350,3 +350,33 @@ def test_the_cli_colours_a_folder_consistently(birds, tmp_path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
     refused = rechroma("colorize", str(folder / "0.png"), str(tmp_path / "x.png"), "--consistent")
     assert refused.returncode != 0 and "folder" in refused.stderr
+
+
+def test_a_clip_takes_its_colours_from_a_reference_still(birds, tmp_path) -> None:
+    import av
+
+    from rechroma.evaluation.video import make_pan_clip
+
+    truth = birds[1]
+    clip = make_pan_clip(truth, tmp_path / "pan.mp4", size=(192, 128), seconds=0.5, audio=False)
+    still = tmp_path / "still.png"
+    turned = turn_chroma(truth, 90)
+    turned.save(still)
+    outs = {}
+    for name, extra in (("plain", []), ("guided", ["--reference", str(still)])):
+        out = tmp_path / f"{name}.mp4"
+        result = rechroma("colorize", str(clip), str(out), *extra)
+        assert result.returncode == 0, result.stderr
+        with av.open(str(out)) as container:
+            frames = [f.to_image() for f in container.decode(video=0)]
+        outs[name] = frames[len(frames) // 2]
+
+    # The pan is close on the robin, whose orange breast turned 90 degrees is green: the
+    # clip coloured from the still is greener (lower a*) than the automatic one.
+    def mean_a(image: Image.Image) -> float:
+        from rechroma.color import rgb_to_lab
+
+        pixels = torch.from_numpy(np.asarray(image.convert("RGB"), np.float32) / 255)
+        return float(rgb_to_lab(pixels.permute(2, 0, 1))[1].mean())
+
+    assert mean_a(outs["guided"]) < mean_a(outs["plain"]) - 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -198,8 +199,6 @@ def run(args: argparse.Namespace) -> int:
     if args.restore and plan.videos:
         raise InvalidOptionError("--restore is for photos; clips are coloured as they are")
     reference = _reference_options(args)
-    if reference and plan.videos:
-        raise InvalidOptionError("--reference is for photos; clips are coloured as they are")
     if args.consistent:
         if not source.is_dir() or hints or hints_dir or reference:
             raise InvalidOptionError(
@@ -242,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
             on_failed=lambda _src, message: say(f"failed: {message}"),
         )
     if plan.videos:
-        _colorize_videos(args, plan.videos, report)
+        _colorize_videos(args, plan.videos, report, reference)
     failures_file = write_failures(args, source, report)
     summarise(args, source, plan, report, failures_file)
     return EXIT_FAILED if report.failed else EXIT_OK
@@ -297,7 +296,10 @@ def _run_stdio(args: argparse.Namespace) -> int:
 
 
 def _colorize_videos(
-    args: argparse.Namespace, videos: list[tuple[Path, Path]], report: BatchReport
+    args: argparse.Namespace,
+    videos: list[tuple[Path, Path]],
+    report: BatchReport,
+    reference: ReferenceOptions | None = None,
 ) -> None:
     """Colorize clips one after another in this process, each with every thread."""
     from rechroma.inference.files import failure_reason
@@ -317,6 +319,8 @@ def _colorize_videos(
         max_seconds=args.max_seconds,
     )
     colorizer = load_colorizer(args)
+    if reference is not None:
+        options = replace(options, reference=reference.load(colorizer))
     for src, dst in videos:
         if dst.exists() and not args.overwrite:
             report.skipped.append(src)

@@ -42,6 +42,7 @@ from rechroma.paths import check_writable
 
 if TYPE_CHECKING:
     from rechroma.inference.colorizer import Colorizer
+    from rechroma.inference.reference import ReferenceSet
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ class VideoOptions:
     crf: int | None = None  # encoder quality (lower is better); DEFAULT_CRF when None
     max_seconds: float | None = None  # refuse longer clips
     max_pixels: int = DEFAULT_MAX_PIXELS  # per frame
+    # Reference photos (colour stills of the shoot, a keyframe per shot): each frame the
+    # network colours takes the colours of the ones that match it.
+    reference: ReferenceSet | None = None
 
 
 @dataclass(frozen=True)
@@ -577,7 +581,9 @@ def _colorize_frame(
     if stabilizer.carried_in_a_row + 1 < options.network_every:
         ab = stabilizer.carry(prepared[2])
     if ab is None:
-        prediction = colorizer.predict(gray, options.render_size, prepared=prepared)
+        prediction = colorizer.predict(
+            gray, options.render_size, prepared=prepared, reference=options.reference
+        )
         ab = stabilizer(prediction.lightness, prediction.ab)
     prediction = Prediction(*prepared, ab=ab)
     planes = colorizer.render_planes(prediction, options.vividness, space="ycbcr")
