@@ -380,3 +380,47 @@ def test_a_clip_takes_its_colours_from_a_reference_still(birds, tmp_path) -> Non
         return float(rgb_to_lab(pixels.permute(2, 0, 1))[1].mean())
 
     assert mean_a(outs["guided"]) < mean_a(outs["plain"]) - 5
+
+
+def test_a_video_job_takes_reference_stills(reference_server, birds, tmp_path) -> None:
+    import time
+
+    import av
+    import httpx
+
+    from rechroma.evaluation.video import make_pan_clip
+
+    truth = birds[1]
+    clip = make_pan_clip(truth, tmp_path / "pan.mp4", size=(192, 128), seconds=0.4, audio=False)
+    still = ("still.png", _png(turn_chroma(truth, 90)), "image/png")
+    gray = ("gray.png", _png(truth.convert("L")), "image/png")
+    refused = httpx.post(
+        f"{reference_server}/api/videos",
+        files=[("file", ("pan.mp4", clip.read_bytes(), "video/mp4")), ("reference", gray)],
+        timeout=60,
+    )
+    assert refused.status_code == 422 and "gray" in refused.json()["detail"]
+    submitted = httpx.post(
+        f"{reference_server}/api/videos",
+        files=[("file", ("pan.mp4", clip.read_bytes(), "video/mp4")), ("reference", still)],
+        timeout=60,
+    )
+    assert submitted.status_code == 202, submitted.text
+    job = submitted.json()
+    deadline = time.monotonic() + 120
+    while (status := httpx.get(f"{reference_server}{job['status_url']}").json())["state"] not in (
+        "done",
+        "failed",
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert status["state"] == "done", status
+    out = tmp_path / "out.mp4"
+    out.write_bytes(httpx.get(f"{reference_server}{status['result_url']}").content)
+    with av.open(str(out)) as container:
+        frames = [frame.to_image() for frame in container.decode(video=0)]
+    from rechroma.color import rgb_to_lab
+
+    middle = torch.from_numpy(np.asarray(frames[len(frames) // 2], np.float32) / 255)
+    # The robin's breast, turned 90 degrees, is green: a* well below zero on average.
+    assert float(rgb_to_lab(middle.permute(2, 0, 1))[1].mean()) < -5

@@ -270,16 +270,22 @@ def parse_options(fields: dict[str, str]) -> Options:
     batch = _flag(fields, "batch")
     hints = tuple(hints_from_json(fields["hints"])) if fields.get("hints") else ()
     threshold, tone = parse_restore_options(fields)
+    strength, fallback = parse_reference_options(fields)
+    return Options(
+        vividness, render_size, output_format, batch, hints, _flag(fields, "restore"),
+        threshold, tone, strength, fallback,
+    )  # fmt: skip
+
+
+def parse_reference_options(fields: dict[str, str]) -> tuple[float, str]:
+    """`reference_strength` (0..1, 1 when absent) and `reference_fallback` ("none")."""
     try:
         strength = float(fields.get("reference_strength") or 1.0)
     except ValueError as exc:
         raise InvalidOptionError(f"reference_strength must be a number ({exc})") from exc
     fallback = (fields.get("reference_fallback") or "none").lower()
     ReferenceSet((), blend_strength(strength), fallback)  # checks both
-    return Options(
-        vividness, render_size, output_format, batch, hints, _flag(fields, "restore"),
-        threshold, tone, strength, fallback,
-    )  # fmt: skip
+    return strength, fallback
 
 
 def _flag(fields: dict[str, str], name: str) -> bool:
@@ -335,9 +341,13 @@ def colorize_upload(
 
 
 def read_references(
-    colorizer: Colorizer, files: list[UploadedFile], options: Options, max_pixels: int
+    colorizer: Colorizer,
+    files: list[UploadedFile],
+    options: Options,
+    max_pixels: int,
 ) -> ReferenceSet:
-    """The request's reference photos, read for matching (in a worker thread)."""
+    """The request's reference photos, read for matching (in a worker thread); `options`
+    give their strength and fallback."""
     if not colorizer.takes_hints:
         raise InvalidOptionError("this server's model cannot take a reference photo")
     references = tuple(

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 from fastapi import APIRouter, Request
@@ -33,7 +33,12 @@ from rechroma.inference.video import (
     probe_video,
 )
 from rechroma.server.admission import ServerBusyError
-from rechroma.server.routes import safe_stem
+from rechroma.server.routes import (
+    Options,
+    parse_reference_options,
+    read_references,
+    safe_stem,
+)
 from rechroma.server.settings import ServerSettings
 from rechroma.server.uploads import BadUploadError, UploadLimits, paced, read_upload
 
@@ -71,6 +76,18 @@ VIDEO_UPLOAD_SCHEMA = {
                             "exclusiveMaximum": 1,
                             "description": "weight of the previous frame's colour where the "
                             "picture is still; 0 colours every frame on its own",
+                        },
+                        "reference": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "colour stills of the film (at most 4, say one "
+                            "per shot): their colours, matched to each frame, guide it",
+                        },
+                        "reference_strength": {
+                            "type": "number",
+                            "default": 1.0,
+                            "minimum": 0,
+                            "maximum": 1,
                         },
                     },
                 }
@@ -310,8 +327,20 @@ async def submit_video(request: Request) -> JSONResponse:
             )
         return info.frames
 
-    # A clip that is no video, or too long, is refused now, not after it has waited.
+    # A clip that is no video, or too long, is refused now, not after it has waited; so
+    # is a reference that cannot be used.
     frames = await anyio.to_thread.run_sync(probe)
+    if upload.references:
+        strength, fallback = parse_reference_options(upload.fields)
+        reference = await anyio.to_thread.run_sync(
+            lambda: read_references(
+                request.app.state.colorizer,
+                upload.references,
+                Options(reference_strength=strength, reference_fallback=fallback),
+                settings.max_pixels,
+            )
+        )
+        options = replace(options, reference=reference)
     job = VideoJob(uuid.uuid4().hex, name, media_type, suffix, options, item.data)
     job.frames_total = frames
     request.app.state.videos.submit(job)
