@@ -68,3 +68,19 @@ def test_many_hints_spread_quickly() -> None:
     out = spread_hints(ab, lightness, hints, (213, 160))
     print(f"\n80 hints spread in {1000 * (time.perf_counter() - start):.0f} ms")
     assert torch.isfinite(out).all()
+
+
+def test_a_group_spreads_as_one_with_its_mean_colour_and_stays_on_its_side() -> None:
+    lightness = two_regions()
+    ab = torch.zeros(2, 96, 128)
+    near_red = "#c8342c"
+    grouped = [Hint(30, 60, RED, group=0), Hint(60, 140, near_red, group=0)]
+    out = spread_hints(ab, lightness, grouped, (256, 192))
+    mean = (hint_ab(RED) + hint_ab(near_red)) / 2
+    left = out[:, 40:56, 16:40].reshape(2, -1).mean(dim=1)
+    assert (left - mean).norm() < 0.15 * mean.norm()
+    assert out[:, 40:56, 72:120].norm(dim=0).mean() < 0.2 * left.norm()
+    # A pin beside a group keeps its own colour and its own spread.
+    mixed = spread_hints(ab, lightness, [*grouped, Hint(216, 96, BLUE)], (256, 192))
+    right = mixed[:, 20:76, 72:120].mean(dim=(1, 2))
+    assert (right - hint_ab(BLUE)).norm() < (right - mean).norm()

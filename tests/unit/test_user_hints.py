@@ -74,7 +74,7 @@ def test_bad_command_line_hints_are_refused(text: str) -> None:
 
 
 def test_json_round_trip_and_bare_list() -> None:
-    hints = [Hint(10, 20, "#ff0000"), Hint(5.5, 6, "#00ff00", radius=4)]
+    hints = [Hint(10, 20, "#ff0000"), Hint(5.5, 6, "#00ff00", radius=4), Hint(1, 2, "red", 3, 7)]
     assert hints_from_json(hints_to_json(hints)) == hints
     bare = json.dumps([{"x": 10, "y": 20, "color": "#ff0000"}])
     assert hints_from_json(bare) == hints[:1]
@@ -90,6 +90,10 @@ def test_json_round_trip_and_bare_list() -> None:
         ('{"hints": [{"x": true, "y": 2, "color": "#000000"}]}', "numbers"),
         ('{"hints": [{"x": 1, "y": 2, "color": 255}]}', "255 is not a colour"),
         ('{"hints": [{"x": 1, "y": 2, "color": "#zzzzzz"}]}', "not a colour like #2b4c9a"),
+        ('{"hints": [{"x": 1, "y": 2, "color": "red", "group": -1}]}', "group must be"),
+        ('{"hints": [{"x": 1, "y": 2, "color": "red", "group": 1.5}]}', "group must be"),
+        ('{"hints": [{"x": 1, "y": 2, "color": "red", "group": true}]}', "group must be"),
+        ('{"hints": [{"x": 1, "y": 2, "color": "red", "group": 256}]}', "group must be"),
     ],
 )
 def test_malformed_json_gets_a_clear_error(text: str, message: str) -> None:
