@@ -226,6 +226,10 @@ def test_a_reference_photo_places_pins_that_can_be_edited(
     hints = json.loads(Path(exported.value.path()).read_text())["hints"]
     assert hints[0]["color"] == BLUE and "group" not in hints[0]
     assert all("group" in hint for hint in hints[1:])
+    # The reference's pins go in one click; the recoloured one, now the person's, stays.
+    result.locator(".clear-reference").click()
+    expect(result.locator(".pin")).to_have_count(1)
+    assert result.locator(".clear-reference").is_hidden()
 
     # This photo's colours become the reference of another: the same gray photo, added
     # now, gets pins from it.

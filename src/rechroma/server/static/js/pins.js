@@ -68,6 +68,7 @@ function changePins(item, change) {
 
 function pinsChanged(item, focusIndex = null) {
   drawPins(item, focusIndex);
+  $(".clear-reference", item.el).hidden = !item.pins.some((pin) => pin.group != null);
   $(".undo", item.el).disabled = !item.history.length;
   $(".export", item.el).disabled = !item.pins.length;
   clearTimeout(item.hintTimer);
@@ -234,6 +235,9 @@ export function setUpHints(item) {
     pinsFromReference(item, file);
   });
   $(".use-as-reference", item.el).addEventListener("click", () => shared.useAsReference(item));
+  $(".clear-reference", item.el).addEventListener("click", () => changePins(item, (pins) => {
+    pins.splice(0, pins.length, ...pins.filter((pin) => pin.group == null));
+  }));
   $(".undo", item.el).addEventListener("click", () => {
     if (!item.history.length) return;
     item.pins = JSON.parse(item.history.pop());
