@@ -68,18 +68,18 @@ def test_smaller_scales_add_to_the_working_size_answer(tmp_path) -> None:
     with torch.no_grad():
         model.head.weight.mul_(40)
     detector = save_weights(tmp_path / "sharp.safetensors", model, "defect-unet", kwargs, step=0)
-    photo = Image.fromarray(_photo((400, 300)))
+    photo = Image.fromarray(_photo((480, 360)))
     alone = np.asarray(Restorer.load(detector).probability(photo)).astype(int)
     scaled = Restorer.load(detector, scales=(1.0, 0.5))
     assert scaled.scales == (1.0, 0.5)
     both = np.asarray(scaled.probability(photo)).astype(int)
-    half = Restorer.load(detector).probability(photo.resize((200, 150), Image.Resampling.BOX))
+    half = Restorer.load(detector).probability(photo.resize((240, 180), Image.Resampling.BOX))
     half = np.asarray(half.resize(photo.size, Image.Resampling.BILINEAR)).astype(int)
     # The most confident of the two answers at each pixel (to a level of rounding).
     assert np.abs(both - np.maximum(alone, half)).max() <= 2
     assert (half > alone + 2).any() and (both > alone + 2).any()
     # A photo whose half would be a thumbnail is looked at at its own size only.
-    small = Image.fromarray(_photo((150, 120)))
+    small = Image.fromarray(_photo((300, 200)))
     at_own_size = Restorer.load(detector).probability(small)
     np.testing.assert_array_equal(np.asarray(scaled.probability(small)), np.asarray(at_own_size))
 

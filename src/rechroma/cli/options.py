@@ -181,6 +181,17 @@ def add_detector_args(parser: argparse._ActionsContainer) -> None:
         help="damage probability above which a pixel is filled: lower repairs more "
         "(default: the detector's own, 0.4 for the shipped one)",
     )
+    parser.add_argument(
+        "--defects-scales",
+        type=float_in(0.1, 1.0),
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="the scales of the working size to look for damage at (e.g. 1 0.5 0.35; the "
+        "working size itself always): smaller ones find wide emulsion cracks the working "
+        "size misses, and take more small bright details for specks (default: the "
+        "detector's own, 1)",
+    )
 
 
 def add_restore_args(parser: argparse._ActionsContainer, prefix: str = "") -> None:
@@ -208,6 +219,7 @@ def restore_options(args: argparse.Namespace) -> RestoreOptions:
     return RestoreOptions(
         weights=args.detector,
         threshold=args.defects_threshold,
+        scales=tuple(args.defects_scales) if args.defects_scales else None,
         tone=args.tone,
         tone_strength=args.tone_strength,
         save_mask=args.save_mask,

@@ -146,7 +146,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from rechroma.evaluation.restore import evaluate_restoration, write_restore_report
     from rechroma.restoration import Restorer
 
-    restorer = Restorer.load(args.detector, args.defects_threshold, args.threads)
+    scales = tuple(args.defects_scales) if args.defects_scales else None
+    restorer = Restorer.load(args.detector, args.defects_threshold, args.threads, scales=scales)
     result = evaluate_restoration(
         restorer,
         args.data,
