@@ -110,6 +110,7 @@ function drawPins(item, focusIndex) {
     const marker = document.createElement("button");
     marker.type = "button";
     marker.className = "pin panzoom-exclude";
+    if (pin.group != null) marker.classList.add("from-reference");
     marker.style.left = `${pin.fx * 100}%`;
     marker.style.top = `${pin.fy * 100}%`;
     marker.style.background = pin.color;
