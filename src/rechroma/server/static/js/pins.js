@@ -42,6 +42,7 @@ export async function pinsFromReference(item, reference) {
     changePins(item, (pins) => pins.splice(
       0, pins.length, ...pins.filter((pin) => pin.group == null), ...matched));
     item.el.dataset.referencePins = String(matched.length);
+    shared.refit(); // the tools grew a row: the photo fits its view again
   } catch (error) {
     setStatus(item, `Reference failed: ${error.message}`);
   }
