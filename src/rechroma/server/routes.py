@@ -46,43 +46,59 @@ MEDIA_TYPES = {
 }
 FORMATS = ("auto", *MEDIA_TYPES)
 
-# The upload form, described for /docs: the body is parsed by hand (see uploads.py).
-UPLOAD_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "one or more photos (repeat the field)",
-                        },
-                        "vividness": {"type": "number", "default": 1.0, "minimum": 0},
-                        "render_size": {"type": "integer", "minimum": 32, "maximum": 1024},
-                        "format": {"type": "string", "enum": list(FORMATS), "default": "auto"},
-                        "batch": {
-                            "type": "boolean",
-                            "default": False,
-                            "description": "answer with JSON even for a single file",
-                        },
-                        "hints": {
-                            "type": "string",
-                            "description": "colour hints as JSON, "
-                            '{"hints": [{"x": 412, "y": 300, "color": "#2b4c9a"}]}: '
-                            "points in pixels of the uploaded photo, whose chroma the "
-                            "result takes there (the photo keeps its lightness); for one "
-                            "file, at most 256",
-                        },
-                    },
-                }
-            }
-        },
+
+def multipart_form(required: list[str], properties: dict[str, object]) -> dict[str, object]:
+    """An upload form's description for /docs (`openapi_extra`): the body itself is parsed
+    by hand (see uploads.py)."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": schema}},
+        }
     }
-}
+
+
+UPLOAD_SCHEMA = multipart_form(
+    required=["file"],
+    properties={
+        "file": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "one or more photos (repeat the field)",
+        },
+        "vividness": {"type": "number", "default": 1.0, "minimum": 0},
+        "render_size": {"type": "integer", "minimum": 32, "maximum": 1024},
+        "format": {"type": "string", "enum": list(FORMATS), "default": "auto"},
+        "batch": {
+            "type": "boolean",
+            "default": False,
+            "description": "answer with JSON even for a single file",
+        },
+        "hints": {
+            "type": "string",
+            "description": "colour hints as JSON, "
+            '{"hints": [{"x": 412, "y": 300, "color": "#2b4c9a"}]}: '
+            "points in pixels of the uploaded photo, whose chroma the "
+            "result takes there (the photo keeps its lightness); for one "
+            "file, at most 256",
+        },
+        "reference": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "colour photos of the same things (at most 4): their colours, "
+            "matched to each photo, guide the colouring",
+        },
+        "reference_strength": {"type": "number", "default": 1.0, "minimum": 0, "maximum": 1},
+        "reference_fallback": {
+            "type": "string",
+            "enum": ["none", "global"],
+            "default": "none",
+            "description": "where nothing matches: keep the automatic colour, or move it to "
+            "the reference's colour statistics",
+        },
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -159,12 +175,7 @@ async def colorize(request: Request) -> Response:
     admission = request.app.state.admission
     # The whole body first, then a place in the queue: a client that stalls mid-upload
     # must not hold a place that others are refused for.
-    upload = await read_upload(
-        request.headers.get("content-type"),
-        request.headers.get("content-length"),
-        paced(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s),
-        UploadLimits(settings.max_upload_bytes, settings.max_files),
-    )
+    upload = await receive_upload(request, settings.max_upload_bytes, settings.max_files)
     sizes: list[tuple[int, int]] = []
     try:
         async with admission.admit():
@@ -251,6 +262,17 @@ async def _colorize_upload_files(
             }
         )
     return JSONResponse({"results": results})
+
+
+async def receive_upload(request: Request, max_file_bytes: int, max_files: int) -> Upload:
+    """The request's multipart body, read whole within the server's size and time limits."""
+    settings = request.app.state.settings
+    return await read_upload(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        paced(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s),
+        UploadLimits(max_file_bytes, max_files),
+    )
 
 
 def parse_options(fields: dict[str, str]) -> Options:
@@ -449,12 +471,7 @@ async def restore(request: Request) -> Response:
     """
     settings = request.app.state.settings
     admission = request.app.state.admission
-    upload = await read_upload(
-        request.headers.get("content-type"),
-        request.headers.get("content-length"),
-        paced(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s),
-        UploadLimits(settings.max_upload_bytes, 1),
-    )
+    upload = await receive_upload(request, settings.max_upload_bytes, 1)
     if not upload.files:
         raise BadUploadError("no photo in the request: send it as a `file` field")
     threshold, tone = parse_restore_options(upload.fields)
@@ -490,27 +507,17 @@ async def restore(request: Request) -> Response:
     )
 
 
-MATCH_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file", "reference"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "reference": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "colour photos of the same things (at most 4)",
-                        },
-                    },
-                }
-            }
+MATCH_SCHEMA = multipart_form(
+    required=["file", "reference"],
+    properties={
+        "file": {"type": "string", "format": "binary"},
+        "reference": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "colour photos of the same things (at most 4)",
         },
-    }
-}
+    },
+)
 
 
 @router.post(
@@ -527,12 +534,7 @@ async def match(request: Request) -> JSONResponse:
     from them, in pixels of the upright photo, for a person to see and edit as pins."""
     settings = request.app.state.settings
     admission = request.app.state.admission
-    upload = await read_upload(
-        request.headers.get("content-type"),
-        request.headers.get("content-length"),
-        paced(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s),
-        UploadLimits(settings.max_upload_bytes, 1),
-    )
+    upload = await receive_upload(request, settings.max_upload_bytes, 1)
     if not upload.files:
         raise BadUploadError("no photo in the request: send it as a `file` field")
     if not upload.references:

@@ -37,10 +37,11 @@ from rechroma.server.routes import (
     Options,
     parse_reference_options,
     read_references,
+    receive_upload,
     safe_stem,
 )
 from rechroma.server.settings import ServerSettings
-from rechroma.server.uploads import BadUploadError, UploadLimits, paced, read_upload
+from rechroma.server.uploads import BadUploadError
 
 logger = logging.getLogger(__name__)
 
@@ -306,12 +307,7 @@ async def submit_video(request: Request) -> JSONResponse:
     """
     settings: ServerSettings = request.app.state.settings
     with request.app.state.videos.receiving():
-        upload = await read_upload(
-            request.headers.get("content-type"),
-            request.headers.get("content-length"),
-            paced(request.stream(), settings.upload_idle_timeout_s, settings.upload_timeout_s),
-            UploadLimits(settings.max_video_bytes, 1),
-        )
+        upload = await receive_upload(request, settings.max_video_bytes, 1)
     if not upload.files:
         raise BadUploadError("no clip in the request: send it as a `file` field")
     item = upload.files[0]
