@@ -134,6 +134,9 @@ def test_references_come_in_every_form_and_a_folder_pools_them(shipped, birds, t
     ]
     for form in forms:
         assert load_reference(shipped, form).descriptors.shape[0] > 100
+    # A panorama is matched at most 768 px long: its cells stay few.
+    panorama = birds[0].resize((3000, 150))
+    assert load_reference(shipped, panorama).descriptors.shape[0] <= (768 // 8) * (40 // 8)
     # Read once per colorizer, however many photos a worker colours.
     options = ReferenceOptions((folder,))
     assert options.load(shipped) is options.load(shipped)

@@ -52,6 +52,9 @@ logger = logging.getLogger(__name__)
 # small enough to follow objects and few enough (about 1,600) to compare all pairs.
 MATCH_SIZE = 256
 CELL = 8  # px at the match size: the encoder's stride-8 grid
+# A long, narrow photo is matched at most this long, so that comparing every pair of
+# cells stays within tens of megabytes.
+MATCH_MAX_LONG = 768
 # Lowe's ratio test on feature distances: the best match must be this much nearer than
 # the best one outside its 3x3 neighbourhood.
 RATIO = 0.92
@@ -113,8 +116,9 @@ class Cells:
 
 
 def match_size(width: int, height: int) -> tuple[int, int]:
-    """`(width, height)` scaled to a short side of `MATCH_SIZE`, each a multiple of `CELL`."""
-    scale = MATCH_SIZE / min(width, height)
+    """`(width, height)` scaled to a short side of `MATCH_SIZE` (a long side of at most
+    `MATCH_MAX_LONG`: a panorama's cells stay few), each a multiple of `CELL`."""
+    scale = min(MATCH_SIZE / min(width, height), MATCH_MAX_LONG / max(width, height))
     return (
         max(CELL, round(width * scale / CELL) * CELL),
         max(CELL, round(height * scale / CELL) * CELL),
