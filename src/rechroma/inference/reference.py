@@ -102,7 +102,7 @@ class Match:
     row: int
     col: int
     ab: torch.Tensor  # (2,) a*, b*
-    confidence: float  # the match's cosine similarity, 0..1
+    confidence: float  # the cosine similarity of the match (for --consistent, its votes)
 
 
 @dataclass(frozen=True)
