@@ -427,3 +427,36 @@ def test_a_video_job_takes_reference_stills(reference_server, birds, tmp_path) -
     middle = torch.from_numpy(np.asarray(frames[len(frames) // 2], np.float32) / 255)
     # The robin's breast, turned 90 degrees, is green: a* well below zero on average.
     assert float(rgb_to_lab(middle.permute(2, 0, 1))[1].mean()) < -5
+
+
+def test_eval_reference_reports_every_method_for_each_mode(birds, tmp_path) -> None:
+    import json
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index, bird in enumerate(birds):
+        bird.save(folder / f"{index}.png")
+    for mode in ("counterfactual", "unrelated", "frames"):
+        out = tmp_path / mode
+        result = rechroma(
+            "eval", str(folder), "--reference", mode, "--out", str(out), "--grid", "2", "-q"
+        )
+        assert result.returncode == 0, result.stderr
+        summary = json.loads((out / "metrics.json").read_text())
+        assert summary["mode"] == mode and summary["count"] == 3
+        methods = summary["methods"]
+        assert list(methods) == ["no reference", "global transfer", "reference", "oracle"]
+        assert (out / "grid.jpg").is_file() and "grid.jpg" in (out / "report.md").read_text()
+        if mode == "counterfactual":  # colours no model could guess: only the reference's
+            assert methods["reference"]["psnr_median"] > methods["no reference"]["psnr_median"] + 2
+    refused = rechroma(
+        "eval",
+        str(folder),
+        "--reference",
+        "counterfactual",
+        "--hints",
+        "3",
+        "--out",
+        str(tmp_path / "x"),
+    )
+    assert refused.returncode != 0 and "--reference" in refused.stderr

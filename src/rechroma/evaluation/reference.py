@@ -268,7 +268,8 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_reference_report(result: ReferenceEvalResult, out_dir: Path) -> None:
-    """metrics.json, per_image.csv, grid.png and report.md in `out_dir`."""
+    """metrics.json, per_image.csv, grid.jpg and report.md in `out_dir` (the grid as JPEG:
+    seven photos a row make a PNG of megabytes)."""
     import csv
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -279,7 +280,7 @@ def write_reference_report(result: ReferenceEvalResult, out_dir: Path) -> None:
         writer.writerows(result.rows)
     columns = ["photo (gray)", "reference", *METHODS, "target"]
     if result.grid:
-        image_grid(result.grid, columns).save(out_dir / "grid.png")
+        image_grid(result.grid, columns).save(out_dir / "grid.jpg", quality=88)
     summary = result.summary
     lines = [
         f"# Colour from a reference: `{summary['mode']}` on `{summary['data']}`",
@@ -307,5 +308,5 @@ def write_reference_report(result: ReferenceEvalResult, out_dir: Path) -> None:
             f"| {method} | {entry['psnr_median']:.2f} | {entry['psnr_mean']:.2f} | {lpips} | "
             f"{error} | {100 * entry['worse_share']:.0f}% | {entry['hints_median']:g} |"
         )
-    lines += ["", "![photo, reference, methods, target](grid.png)", ""]
+    lines += ["", "![photo, reference, methods, target](grid.jpg)", ""]
     (out_dir / "report.md").write_text("\n".join(lines))
