@@ -22,7 +22,6 @@ and the share of photos it made worse than no reference by more than 0.5 dB.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -52,8 +51,8 @@ from rechroma.inference.reference import (
     Reference,
     ReferencePhotoError,
     ReferenceSet,
-    colour_groups,
     global_transfer,
+    in_colour_groups,
     load_reference,
 )
 
@@ -212,14 +211,12 @@ def _colour_four_ways(
     # The oracle: the same positions, the target's own colour at each, grouped by colour
     # as the matcher's hints are.
     pixels = np.asarray(target)
-    oracle_hints = [
-        Hint(h.x, h.y, "#{:02x}{:02x}{:02x}".format(*pixels[int(h.y), int(h.x)]), h.radius)
-        for h in matched
-    ]
-    oracle_hints = [
-        dataclasses.replace(hint, group=group)
-        for hint, group in zip(oracle_hints, colour_groups(oracle_hints), strict=True)
-    ]
+    oracle_hints = in_colour_groups(
+        [
+            Hint(h.x, h.y, "#{:02x}{:02x}{:02x}".format(*pixels[int(h.y), int(h.x)]), h.radius)
+            for h in matched
+        ]
+    )
     oracle = colorizer.predict(gray, prepared=prepared, hints=oracle_hints)
     outputs["oracle"] = colorizer.render(oracle) if oracle_hints else outputs["no reference"]
     return outputs, matched

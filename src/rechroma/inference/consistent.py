@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -29,8 +28,8 @@ from rechroma.inference.reference import (
     Match,
     Reference,
     ReferencePhotoError,
-    colour_groups,
     describe,
+    in_colour_groups,
     load_reference,
     match_cells,
     matches_to_hints,
@@ -92,9 +91,9 @@ def consistent_hints(
                 and float((colour - own[:, row, col]).norm()) > DISAGREE
             ]
             if len(changes) >= MIN_MATCHES:
-                hints = matches_to_hints(thin(changes, DEFAULT_MAX_HINTS), cells, size)
-                groups = colour_groups(hints)
-                hints = [replace(h, group=g) for h, g in zip(hints, groups, strict=True)]
+                hints = in_colour_groups(
+                    matches_to_hints(thin(changes, DEFAULT_MAX_HINTS), cells, size)
+                )
         answers.append(hints)
         if progress:
             progress(1)

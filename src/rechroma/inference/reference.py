@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -334,11 +333,13 @@ def reference_hints(
     # A handful of matches is what chance gives an unrelated reference: none are taken.
     if len(matches) < MIN_MATCHES:
         return []
-    hints = matches_to_hints(thin(matches, max_hints), cells, luma.size)
-    return [
-        dataclasses.replace(hint, group=group)
-        for hint, group in zip(hints, colour_groups(hints), strict=True)
-    ]
+    return in_colour_groups(matches_to_hints(thin(matches, max_hints), cells, luma.size))
+
+
+def in_colour_groups(hints: Sequence[Hint]) -> list[Hint]:
+    """`hints`, each with the group of its colour (`colour_groups`) set."""
+    groups = colour_groups(hints)
+    return [dataclasses.replace(hint, group=g) for hint, g in zip(hints, groups, strict=True)]
 
 
 def colour_groups(hints: Sequence[Hint], tolerance: float | None = None) -> list[int]:
@@ -420,8 +421,18 @@ def load_references(
     """Read references for matching: one source or several, a folder standing for every
     photo in it (sorted by name). Raises `ReferencePhotoError` for one that cannot be used."""
     items = [sources] if isinstance(sources, ReferenceSource) else list(sources)
+    expanded = _with_folders_opened(items)
+    if not expanded:
+        raise ReferencePhotoError("no reference photo given")
+    references = tuple(load_reference(colorizer, item, max_pixels=max_pixels) for item in expanded)
+    return ReferenceSet(references, strength, fallback, max_hints)
+
+
+def _with_folders_opened(sources: Sequence[ReferenceSource]) -> list[ReferenceSource]:
+    """`sources`, each folder replaced by the photos in it (sorted by name); a folder
+    without photos is refused."""
     expanded: list[ReferenceSource] = []
-    for item in items:
+    for item in sources:
         if isinstance(item, str | Path) and Path(item).is_dir():
             photos = sorted(p for p in Path(item).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
             if not photos:
@@ -429,10 +440,7 @@ def load_references(
             expanded.extend(photos)
         else:
             expanded.append(item)
-    if not expanded:
-        raise ReferencePhotoError("no reference photo given")
-    references = tuple(load_reference(colorizer, item, max_pixels=max_pixels) for item in expanded)
-    return ReferenceSet(references, strength, fallback, max_hints)
+    return expanded
 
 
 @dataclass(frozen=True)
@@ -459,16 +467,7 @@ _loaded: weakref.WeakKeyDictionary[Colorizer, dict[ReferenceOptions, ReferenceSe
 
 def check_reference_files(paths: Sequence[Path], max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     """Refuse, before any photo is coloured, a reference that cannot be read or is gray."""
-    photos: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-            if not found:
-                raise ReferencePhotoError(f"{path}: the reference folder holds no photos")
-            photos.extend(found)
-        else:
-            photos.append(path)
-    for photo in photos:
+    for photo in _with_folders_opened(paths):
         rgb = _reference_image(photo, str(photo), max_pixels)
         rgb.thumbnail((MATCH_SIZE, MATCH_SIZE))
         _colour_of(rgb, str(photo))
@@ -489,6 +488,6 @@ def _standardise(values: torch.Tensor) -> torch.Tensor:
 
 def blend_strength(strength: float) -> float:
     """`strength` checked: 0 is the automatic colour, 1 the reference's in full."""
-    if not (0.0 <= strength <= 1.0) or math.isnan(strength):
+    if not 0.0 <= strength <= 1.0:  # NaN too: it compares false
         raise InvalidOptionError(f"reference strength {strength} is outside 0..1")
     return strength

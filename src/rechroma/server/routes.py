@@ -21,7 +21,6 @@ from rechroma.inference.colorizer import MAX_VIVIDNESS, Colorizer
 from rechroma.inference.hints import MAX_HINTS, Hint, hints_from_json, hints_to_json
 from rechroma.inference.reference import (
     ReferenceSet,
-    blend_strength,
     load_reference,
 )
 from rechroma.memory import release_memory
@@ -306,7 +305,7 @@ def parse_reference_options(fields: dict[str, str]) -> tuple[float, str]:
     except ValueError as exc:
         raise InvalidOptionError(f"reference_strength must be a number ({exc})") from exc
     fallback = (fields.get("reference_fallback") or "none").lower()
-    ReferenceSet((), blend_strength(strength), fallback)  # checks both
+    ReferenceSet((), strength, fallback)  # checks both
     return strength, fallback
 
 
